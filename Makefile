@@ -1,0 +1,39 @@
+# Two commands: `make run` (set up, migrate, serve on SQLite) and `make test` (set up, test on SQLite and PostgreSQL).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+BUDGETBOT_TEST_DATABASE_URL ?= $(TEST_PG_URL)
+
+.PHONY: install migrate run test test-sqlite test-postgres bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/budgetbot db upgrade
+
+run: migrate
+	$(BIN)/budgetbot serve
+
+test: test-sqlite test-postgres
+
+test-sqlite: install
+	env -u BUDGETBOT_TEST_DATABASE_URL $(BIN)/pytest -q
+
+test-postgres: install
+	@$(BIN)/python -c "import sqlalchemy as sa; sa.create_engine('$(BUDGETBOT_TEST_DATABASE_URL)').connect().close()" \
+	|| { echo "PostgreSQL is not reachable at $(BUDGETBOT_TEST_DATABASE_URL): start it (see README) - refusing to skip"; exit 1; }
+	BUDGETBOT_TEST_DATABASE_URL='$(BUDGETBOT_TEST_DATABASE_URL)' $(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,46 @@
+"""budgetbot: FinOps guardrails for AI coding agents. `create_app` is the one place components are wired."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bot.config import Settings, load_settings
+
+
+def create_app(config: dict | Settings | None = None) -> Flask:
+    """Build the app. `config` overrides environment settings (tests pass a dict or a Settings)."""
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    app = Flask(__name__, template_folder="../templates")
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from bot import api, db, health, pricing_ext
+
+    db.init_app(app)
+    pricing_ext.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    _json_errors(app)
+    return app
+
+
+def _json_errors(app: Flask) -> None:
+    """Every error is JSON: agents and webhooks parse answers, and an HTML page would leak internals."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        response = jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description)
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error")
+        response = jsonify(error="internal_error", message="internal error; see the server log")
+        response.status_code = 500
+        return response

@@ -1,0 +1,67 @@
+"""Settings: every knob is an environment variable with the BUDGETBOT_ prefix."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/budgetbot.sqlite3').resolve()}"
+
+
+class ConfigError(RuntimeError):
+    """A setting is wrong; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUDGETBOT_", extra="ignore")
+
+    # --- core ---
+    database_url: str = DEFAULT_DATABASE_URL
+    dry_run: bool = False
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    warn_threshold: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_batch_events: int = Field(default=1000, gt=0)
+    jira_projects: Annotated[list[str], NoDecode] = []
+
+    # --- pricing ---
+    prices_file: Path | None = None
+
+    # --- outbox ---
+
+    # --- github ---
+
+    # --- jira ---
+
+    # --- slack and scrum ---
+
+    @field_validator("jira_projects", mode="before")
+    @classmethod
+    def _split_projects(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip().upper() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("prices_file")
+    @classmethod
+    def _prices_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    """Read settings from the environment (and `overrides`), naming the bad variable on error."""
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            problems.append(f"BUDGETBOT_{field.upper()}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,265 @@
+"""The spend ledger: append usage events and keep story totals and daily rollups in the same transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot import hooks
+from bot.budgets import Status, judge, usd_to_nano
+from bot.db import utcnow
+from bot.keys import project_of
+from bot.models import Story, StoryDay, UsageEvent
+from bot.pricing import Pricer
+from bot.usage import UsageEventIn
+
+
+class EventConflict(ValueError):
+    """An event_id already stored (or repeated in the batch) with different content."""
+
+    def __init__(self, index: int, event_id: str) -> None:
+        super().__init__(f"event_id {event_id!r} was already recorded with different content")
+        self.index = index
+        self.event_id = event_id
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str
+    result: str  # accepted | duplicate
+    cost_nano_usd: int | None
+    priced: bool | None
+    story: str | None
+
+
+def dialect_insert(session: Session, table):
+    """INSERT with ON CONFLICT support for whichever backend the session talks to."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_threshold: Decimal,
+           now: datetime | None = None) -> list[EventResult]:
+    """Record `events`; duplicates (same event_id, same content) count once, conflicts raise EventConflict."""
+    now = now or utcnow()
+    rows, hashes, results = [], {}, []
+    for index, event in enumerate(events):
+        digest = event.content_hash()
+        if event.event_id in hashes:
+            if hashes[event.event_id] != digest:
+                raise EventConflict(index, event.event_id)
+            continue
+        hashes[event.event_id] = digest
+        rows.append(_row(event, digest, pricer, now))
+
+    inserted: set[str] = set()
+    if rows:
+        stmt = dialect_insert(session, UsageEvent).on_conflict_do_nothing(index_elements=["event_id"])
+        inserted = set(session.scalars(stmt.returning(UsageEvent.event_id), rows).all())
+    _check_duplicates(session, events, hashes, inserted)
+
+    fresh = [row for row in rows if row["event_id"] in inserted]
+    by_id = {row["event_id"]: row for row in rows}
+    for event in events:
+        row = by_id[event.event_id]
+        is_new = event.event_id in inserted
+        results.append(EventResult(event.event_id, "accepted" if is_new else "duplicate",
+                                   row["cost_nano_usd"] if is_new else None,
+                                   row["priced"] if is_new else None, event.story))
+        inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
+    changes = _apply_totals(session, fresh, warn_threshold)
+    hooks.emit(hooks.SPEND_CHANGED, session, changes)
+    return results
+
+
+def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dict:
+    counts = event.counts()
+    occurred = event.occurred_at or now
+    if event.cost_usd is not None:
+        nano, priced, source = usd_to_nano(event.cost_usd), True, "client"
+    else:
+        priced_cost = pricer.price(counts, event.model, event.provider, occurred)
+        nano, priced, source = priced_cost.nano_usd, priced_cost.priced, priced_cost.source
+        if event.is_batch_tier:
+            nano //= 2  # Anthropic bills the batch tier at half price
+    return {
+        "event_id": event.event_id, "content_hash": digest, "story_key": event.story,
+        "occurred_at": occurred, "received_at": now, "agent": event.agent, "model": event.model,
+        "provider": event.provider, "run_id": event.run_id, "input_tokens": counts.input,
+        "output_tokens": counts.output, "cache_read_tokens": counts.cache_read,
+        "cache_write_tokens": counts.cache_write, "reasoning_tokens": counts.reasoning,
+        "tool_calls": event.tool_calls, "cost_nano_usd": nano, "priced": priced, "price_source": source,
+        "outcome": event.outcome, "latency_ms": event.latency_ms, "attributes": event.attributes,
+    }
+
+
+def _check_duplicates(session: Session, events: list[UsageEventIn], hashes: dict[str, str],
+                      inserted: set[str]) -> None:
+    skipped = [event_id for event_id in hashes if event_id not in inserted]
+    if not skipped:
+        return
+    stored = dict(session.execute(
+        select(UsageEvent.event_id, UsageEvent.content_hash).where(UsageEvent.event_id.in_(skipped))).all())
+    for index, event in enumerate(events):
+        if event.event_id in stored and stored[event.event_id] != hashes[event.event_id]:
+            raise EventConflict(index, event.event_id)
+
+
+def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -> list[hooks.StoryChange]:
+    stories: dict[str, dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0,
+                                                   "first": None, "last": None})
+    days: dict[tuple[str, object], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
+    for row in rows:
+        key = row["story_key"]
+        if key is None:
+            continue
+        tokens = row["input_tokens"] + row["output_tokens"]
+        for bucket in (stories[key], days[(key, row["occurred_at"].date())]):
+            bucket["tokens"] += tokens
+            bucket["nano"] += row["cost_nano_usd"]
+            bucket["events"] += 1
+            bucket["unpriced"] += 0 if row["priced"] else 1
+        story = stories[key]
+        story["first"] = min(filter(None, (story["first"], row["occurred_at"])))
+        story["last"] = max(filter(None, (story["last"], row["occurred_at"])))
+    # Sorted keys: concurrent writers lock story rows in one order, so they cannot deadlock.
+    changes = []
+    for key in sorted(stories):
+        delta = stories[key]
+        story = _add_to_story(session, key, delta)
+        before = judge_story(story, warn_threshold, minus=delta).status
+        changes.append(hooks.StoryChange(story, before, judge_story(story, warn_threshold).status))
+    for (key, day) in sorted(days):
+        _add_to_day(session, key, day, days[(key, day)])
+    return changes
+
+
+def _add_to_story(session: Session, key: str, delta: dict) -> Story:
+    stmt = dialect_insert(session, Story).values(
+        key=key, project=project_of(key), spent_tokens=delta["tokens"], spent_nano_usd=delta["nano"],
+        events=delta["events"], unpriced_events=delta["unpriced"], first_event_at=delta["first"],
+        last_event_at=delta["last"], updated_at=utcnow())
+    first = func.min(Story.first_event_at, stmt.excluded.first_event_at)
+    last = func.max(Story.last_event_at, stmt.excluded.last_event_at)
+    if session.get_bind().dialect.name == "postgresql":
+        first = func.least(Story.first_event_at, stmt.excluded.first_event_at)
+        last = func.greatest(Story.last_event_at, stmt.excluded.last_event_at)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
+        "spent_tokens": Story.spent_tokens + stmt.excluded.spent_tokens,
+        "spent_nano_usd": Story.spent_nano_usd + stmt.excluded.spent_nano_usd,
+        "events": Story.events + stmt.excluded.events,
+        "unpriced_events": Story.unpriced_events + stmt.excluded.unpriced_events,
+        "first_event_at": func.coalesce(first, stmt.excluded.first_event_at),
+        "last_event_at": func.coalesce(last, stmt.excluded.last_event_at),
+        "updated_at": stmt.excluded.updated_at,
+    })
+    return session.scalars(stmt.returning(Story), execution_options={"populate_existing": True}).one()
+
+
+def _add_to_day(session: Session, key: str, day, delta: dict) -> None:
+    stmt = dialect_insert(session, StoryDay).values(
+        story_key=key, day=day, tokens=delta["tokens"], nano_usd=delta["nano"], events=delta["events"],
+        unpriced_events=delta["unpriced"])
+    stmt = stmt.on_conflict_do_update(index_elements=["story_key", "day"], set_={
+        "tokens": StoryDay.tokens + stmt.excluded.tokens,
+        "nano_usd": StoryDay.nano_usd + stmt.excluded.nano_usd,
+        "events": StoryDay.events + stmt.excluded.events,
+        "unpriced_events": StoryDay.unpriced_events + stmt.excluded.unpriced_events,
+    })
+    session.execute(stmt)
+
+
+def judge_story(story: Story, warn_threshold: Decimal, minus: dict | None = None, overridden: bool = False):
+    """The budget verdict of a story row (optionally as it stood before `minus` was added)."""
+    minus = minus or {"tokens": 0, "nano": 0}
+    return judge(budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
+                 spent_tokens=story.spent_tokens - minus["tokens"],
+                 spent_nano_usd=story.spent_nano_usd - minus["nano"],
+                 warn_threshold=warn_threshold, overridden=overridden)
+
+
+def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | None,
+               warn_threshold: Decimal, *, clear_missing: bool = False) -> hooks.StoryChange:
+    """Set a story's budget. Unless `clear_missing`, a part not given (None) keeps its old value."""
+    story = session.get(Story, key, with_for_update=True)
+    if story is None:
+        story = Story(key=key, project=project_of(key), spent_tokens=0, spent_nano_usd=0, events=0,
+                      unpriced_events=0)
+        session.add(story)
+    before = judge_story(story, warn_threshold).status
+    if tokens is not None or clear_missing:
+        story.budget_tokens = tokens
+    if nano_usd is not None or clear_missing:
+        story.budget_nano_usd = nano_usd
+    session.flush()
+    change = hooks.StoryChange(story, before, judge_story(story, warn_threshold).status)
+    hooks.emit(hooks.BUDGET_CHANGED, session, [change])
+    return change
+
+
+def rebuild(session: Session) -> dict[str, int]:
+    """Recompute every story total and daily rollup from the ledger. Returns counts of what changed."""
+    tokens = UsageEvent.input_tokens + UsageEvent.output_tokens
+    unpriced = func.sum(func.cast(~UsageEvent.priced, type_=UsageEvent.tool_calls.type))
+    totals = {row.story_key: row for row in session.execute(
+        select(UsageEvent.story_key, func.sum(tokens).label("tokens"),
+               func.sum(UsageEvent.cost_nano_usd).label("nano"), func.count().label("events"),
+               unpriced.label("unpriced"), func.min(UsageEvent.occurred_at).label("first"),
+               func.max(UsageEvent.occurred_at).label("last"))
+        .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key))}
+    changed_stories = 0
+    for story in session.scalars(select(Story).with_for_update()):
+        row = totals.pop(story.key, None)
+        wanted = (int(row.tokens), int(row.nano), int(row.events), int(row.unpriced)) if row else (0, 0, 0, 0)
+        current = (story.spent_tokens, story.spent_nano_usd, story.events, story.unpriced_events)
+        if wanted != current:
+            changed_stories += 1
+            story.spent_tokens, story.spent_nano_usd, story.events, story.unpriced_events = wanted
+        story.first_event_at = _aware(row.first) if row else None
+        story.last_event_at = _aware(row.last) if row else None
+    for key, row in totals.items():  # events naming a story that has no row yet
+        changed_stories += 1
+        session.add(Story(key=key, project=project_of(key), spent_tokens=int(row.tokens),
+                          spent_nano_usd=int(row.nano), events=int(row.events),
+                          unpriced_events=int(row.unpriced), first_event_at=_aware(row.first),
+                          last_event_at=_aware(row.last)))
+    session.flush()
+    before = {(d.story_key, d.day): (d.tokens, d.nano_usd, d.events, d.unpriced_events)
+              for d in session.scalars(select(StoryDay))}
+    session.execute(delete(StoryDay))
+    rows = []
+    for story_key, day, day_tokens, nano, events, day_unpriced in session.execute(
+            select(UsageEvent.story_key, _day(session), func.sum(tokens), func.sum(UsageEvent.cost_nano_usd),
+                   func.count(), unpriced)
+            .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key, _day(session))):
+        rows.append({"story_key": story_key, "day": _as_date(day), "tokens": int(day_tokens),
+                     "nano_usd": int(nano), "events": int(events), "unpriced_events": int(day_unpriced)})
+    if rows:
+        session.execute(dialect_insert(session, StoryDay), rows)
+    after = {(r["story_key"], r["day"]): (r["tokens"], r["nano_usd"], r["events"], r["unpriced_events"])
+             for r in rows}
+    changed_days = len(set(before.items()) ^ set(after.items()))
+    return {"stories_changed": changed_stories, "day_rows_changed": changed_days}
+
+
+def _day(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", UsageEvent.occurred_at))
+    return func.date(UsageEvent.occurred_at)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+

@@ -1,0 +1,103 @@
+"""Test fixtures: an app on a fresh SQLite file, or on PostgreSQL when BUDGETBOT_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from bot import create_app
+from bot.db import get_db, make_engine
+from bot.schema import metadata
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+PG_URL = os.environ.get("BUDGETBOT_TEST_DATABASE_URL")
+
+
+def load_fixture(relative: str) -> dict:
+    """A recorded payload from ../shared/fixtures (github/..., jira/...)."""
+    return json.loads((SHARED_FIXTURES / relative).read_text())
+
+
+@pytest.fixture(scope="session")
+def _pg_schema():
+    if not PG_URL:
+        yield None
+        return
+    engine = make_engine(PG_URL)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path, _pg_schema) -> str:
+    if _pg_schema is None:
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine = make_engine(url)
+        metadata.create_all(engine)
+        engine.dispose()
+        return url
+    with _pg_schema.begin() as connection:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return PG_URL
+
+
+@pytest.fixture
+def settings_overrides(db_url) -> dict:
+    """Override in a test module to change settings; always points at the test database."""
+    return {"database_url": db_url}
+
+
+@pytest.fixture
+def app(settings_overrides, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("BUDGETBOT_") and name != "BUDGETBOT_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    application = create_app(settings_overrides)
+    application.config["TESTING"] = True
+    yield application
+    get_db(application).dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    return get_db(app)
+
+
+@pytest.fixture
+def auth(db) -> dict:
+    """Headers carrying a fresh, valid API token."""
+    from bot.auth import create_token
+
+    with db.transaction() as session:
+        secret = create_token(session, "test-agent")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch):
+    """Run `budgetbot ...` against the test database: cli("status", "PROJ-1") -> click Result."""
+    from bot.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("BUDGETBOT_") and name != "BUDGETBOT_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("BUDGETBOT_DATABASE_URL", db_url)
+    runner = CliRunner()
+
+    def run(*args: str, env: dict | None = None):
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return run
