@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from bot.config import Settings, load_settings
+
+# Each component has `init_app(app)`: blueprints, listeners, health details. One line each, in start order.
+COMPONENTS = (
+    "bot.db",
+    "bot.pricing_ext",
+    "bot.health",
+    "bot.api",
+)
 
 
 def create_app(config: dict | Settings | None = None) -> Flask:
@@ -19,12 +28,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from bot import api, db, health, pricing_ext
-
-    db.init_app(app)
-    pricing_ext.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
+    for name in COMPONENTS:
+        importlib.import_module(name).init_app(app)
     _json_errors(app)
     return app
 

@@ -140,3 +140,7 @@ def put_budget(key: str):
 def openapi():
     return jsonify(openapi_document())
 
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -24,3 +24,7 @@ def healthz():
         response.status_code = 503
         return response
     return jsonify(status="ok", database="ok", **details)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -135,3 +135,17 @@ class OutboxRow(Base):
         Index("ix_outbox_coalesce_key_state", "coalesce_key", "state"),
     )
 
+
+
+class Sprint(Base):
+    """A sprint (from Jira's Agile API, or entered by dates without Jira) for the digest and retro."""
+
+    __tablename__ = "sprints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str | None] = mapped_column(String(20))  # future | active | closed
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    jira_sprint_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    board_id: Mapped[int | None] = mapped_column(BigInteger)

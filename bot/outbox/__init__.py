@@ -3,6 +3,7 @@
 Public API (used by every integration):
     enqueue(session, kind, payload, coalesce_key=None, delay=None) -> OutboxRow
     @sender(kind, integration="jira")  registers `fn(payload: dict, ctx: SendContext) -> dict | None`
+    register_integration("jira", is_configured)  an integration without credentials runs in dry-run
     SendContext.dry_run / ctx.record(method, url, json)   dry-run: record the request instead of sending
     RetryableError(message, retry_after=None) / PermanentError(message)   what a sender raises on failure
 """
@@ -57,6 +58,17 @@ class Registration:
 
 
 SENDERS: dict[str, Registration] = {}
+# integration name -> is_configured(settings): an unconfigured integration's senders run in dry-run.
+INTEGRATIONS: dict[str, Callable[[object], bool]] = {}
+
+
+def register_integration(name: str, is_configured: Callable[[object], bool]) -> None:
+    INTEGRATIONS[name] = is_configured
+
+
+def is_dry_run(settings, integration: str) -> bool:
+    configured = INTEGRATIONS.get(integration)
+    return bool(settings.dry_run) or configured is None or not configured(settings)
 
 
 def sender(kind: str, integration: str) -> Callable[[Sender], Sender]:

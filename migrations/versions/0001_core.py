@@ -1,8 +1,8 @@
-"""ledger, stories, rollups, tokens, deliveries, outbox
+"""Core tables: usage ledger, stories, daily rollups, sprints, API tokens, webhook deliveries, outbox.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 00:09:19.102941
+Create Date: 2026-11-27 00:12:05.945513
 """
 from alembic import op
 import sqlalchemy as sa
@@ -54,6 +54,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_coalesce_key_state', ['coalesce_key', 'state'], unique=False)
         batch_op.create_index('ix_outbox_state_next_attempt', ['state', 'next_attempt_at'], unique=False)
 
+    op.create_table('sprints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=True),
+    sa.Column('start_at', bot.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('end_at', bot.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('jira_sprint_id', sa.BigInteger(), nullable=True),
+    sa.Column('board_id', sa.BigInteger(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sprints')),
+    sa.UniqueConstraint('jira_sprint_id', name=op.f('uq_sprints_jira_sprint_id')),
+    sa.UniqueConstraint('name', name=op.f('uq_sprints_name'))
+    )
     op.create_table('stories',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('project', sa.String(length=32), nullable=False),
@@ -138,6 +150,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stories_project'))
 
     op.drop_table('stories')
+    op.drop_table('sprints')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_state_next_attempt')
         batch_op.drop_index('ix_outbox_coalesce_key_state')
