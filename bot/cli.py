@@ -231,3 +231,6 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
     click.echo(f"{model} -> {rates.model} ({rates.provider or 'any provider'}, from {rates.source})")
     for name, text in rates.describe().items():
         click.echo(f"  {name:<16}{text}")
+
+
+# Command groups of the integrations, one line each.
