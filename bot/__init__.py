@@ -6,7 +6,7 @@ import importlib
 import logging
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.config import Settings, load_settings
 
@@ -37,6 +37,13 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 def _json_errors(app: Flask) -> None:
     """Every error is JSON: agents and webhooks parse answers, and an HTML page would leak internals."""
 
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        response = jsonify(error="body_too_large", message=f"request body over {_size(limit)}; split the batch")
+        response.status_code = 413
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         response = jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description)
@@ -49,3 +56,7 @@ def _json_errors(app: Flask) -> None:
         response = jsonify(error="internal_error", message="internal error; see the server log")
         response.status_code = 500
         return response
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"

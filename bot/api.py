@@ -112,13 +112,15 @@ def get_story(key: str):
 def put_budget(key: str):
     key = _story_key(key)
     body = json_body()
-    if not isinstance(body, dict) or not ({"tokens", "usd"} & body.keys()):
-        return error(400, "invalid_budget", "give tokens and/or usd, e.g. {\"tokens\": \"200k\", \"usd\": \"$5\"}",
-                     errors=[{"path": "body", "message": "tokens or usd required"}])
+    if not isinstance(body, dict):
+        return error(400, "invalid_budget", "send a JSON object", errors=[{"path": "body", "message": "not an object"}])
     unknown = sorted(body.keys() - {"tokens", "usd"})
     if unknown:
         return error(400, "invalid_budget", f"unknown field(s): {', '.join(unknown)}",
                      errors=[{"path": name, "message": "unknown field"} for name in unknown])
+    if not ({"tokens", "usd"} & body.keys()):
+        return error(400, "invalid_budget", "give tokens and/or usd, e.g. {\"tokens\": \"200k\", \"usd\": \"$5\"}",
+                     errors=[{"path": "body", "message": "tokens or usd required"}])
     parsed, problems = {}, []
     for name, parse in (("tokens", parse_tokens), ("usd", lambda v: usd_to_nano(parse_usd(v)))):
         if name in body and body[name] is not None:

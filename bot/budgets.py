@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 NANO = Decimal(10**9)
@@ -143,4 +143,4 @@ def judge(
 def _pct(spent: int, budget: int | None) -> Decimal | None:
     if budget is None or budget <= 0:
         return None
-    return (Decimal(spent) * 100 / Decimal(budget)).quantize(Decimal("0.1"))
+    return (Decimal(spent) * 100 / Decimal(budget)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)

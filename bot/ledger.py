@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,9 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
             continue
         hashes[event.event_id] = digest
         rows.append(_row(event, digest, pricer, now))
+    # One insert order for every writer: concurrent batches sharing event_ids then wait on each other's
+    # unique-index entries in the same order instead of deadlocking.
+    rows.sort(key=lambda row: row["event_id"])
 
     inserted: set[str] = set()
     if rows:
@@ -80,7 +83,7 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
 
 def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dict:
     counts = event.counts()
-    occurred = event.occurred_at or now
+    occurred = (event.occurred_at or now).astimezone(UTC)
     if event.cost_usd is not None:
         nano, priced, source = usd_to_nano(event.cost_usd), True, "client"
     else:
@@ -234,10 +237,11 @@ def rebuild(session: Session) -> dict[str, int]:
               for d in session.scalars(select(StoryDay))}
     session.execute(delete(StoryDay))
     rows = []
+    day_of_event = _day(session)
     for story_key, day, day_tokens, nano, events, day_unpriced in session.execute(
-            select(UsageEvent.story_key, _day(session), func.sum(tokens), func.sum(UsageEvent.cost_nano_usd),
+            select(UsageEvent.story_key, day_of_event, func.sum(tokens), func.sum(UsageEvent.cost_nano_usd),
                    func.count(), unpriced)
-            .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key, _day(session))):
+            .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key, day_of_event)):
         rows.append({"story_key": story_key, "day": _as_date(day), "tokens": int(day_tokens),
                      "nano_usd": int(nano), "events": int(events), "unpriced_events": int(day_unpriced)})
     if rows:
@@ -250,7 +254,8 @@ def rebuild(session: Session) -> dict[str, int]:
 
 def _day(session: Session):
     if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", UsageEvent.occurred_at))
+        # A literal, not a bound parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
+        return func.date(func.timezone(literal_column("'UTC'"), UsageEvent.occurred_at))
     return func.date(UsageEvent.occurred_at)
 
 

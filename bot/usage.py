@@ -116,6 +116,8 @@ _ANTHROPIC_MARKERS = {"cache_creation_input_tokens", "cache_read_input_tokens", 
 
 
 def _usage_shape(value: Any) -> str | None:
+    if isinstance(value, BaseModel):  # serializing an already parsed event
+        return _TAG_OF_MODEL.get(type(value))
     if not isinstance(value, dict):
         return None
     if "prompt_tokens" in value or "completion_tokens" in value:
@@ -134,7 +136,9 @@ ProviderUsage = Annotated[
     Discriminator(_usage_shape, custom_error_type="usage_shape",
                   custom_error_message="usage must be an OpenAI or Anthropic usage object"),
 ]
-USAGE_TAGS = {"openai_chat", "openai_responses", "anthropic"}
+_TAG_OF_MODEL = {OpenAIChatUsage: "openai_chat", OpenAIResponsesUsage: "openai_responses",
+                 AnthropicUsage: "anthropic"}
+USAGE_TAGS = set(_TAG_OF_MODEL.values())
 
 
 class UsageEventIn(BaseModel):

@@ -55,11 +55,16 @@ def settings_overrides(db_url) -> dict:
     return {"database_url": db_url}
 
 
-@pytest.fixture
-def app(settings_overrides, monkeypatch):
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """Settings in the developer's shell must not leak into tests."""
     for name in list(os.environ):
         if name.startswith("BUDGETBOT_") and name != "BUDGETBOT_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def app(settings_overrides):
     application = create_app(settings_overrides)
     application.config["TESTING"] = True
     yield application
@@ -91,9 +96,6 @@ def cli(db_url, monkeypatch):
     """Run `budgetbot ...` against the test database: cli("status", "PROJ-1") -> click Result."""
     from bot.cli import main
 
-    for name in list(os.environ):
-        if name.startswith("BUDGETBOT_") and name != "BUDGETBOT_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
     monkeypatch.setenv("BUDGETBOT_DATABASE_URL", db_url)
     runner = CliRunner()
 
