@@ -12,7 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import hooks
-from bot.budgets import Status, judge, usd_to_nano
+from bot.budgets import judge, usd_to_nano
+from bot.bulk import BulkInsert, is_postgres
 from bot.db import utcnow
 from bot.keys import project_of
 from bot.models import Story, StoryDay, UsageEvent
@@ -40,7 +41,7 @@ class EventResult:
 
 def dialect_insert(session: Session, table):
     """INSERT with ON CONFLICT support for whichever backend the session talks to."""
-    module = postgresql if _is_postgres(session) else sqlite
+    module = postgresql if is_postgres(session) else sqlite
     return module.insert(table)
 
 
@@ -71,8 +72,9 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
     if rows:
         # Core, not ORM, insert: the ledger is append-only and this is the hot path.
         table = UsageEvent.__table__
-        stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["event_id"])
-        inserted = set(session.execute(stmt.returning(table.c.event_id), rows).scalars())
+        bulk = BulkInsert(session, table, rows)
+        stmt = bulk.stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
+        inserted = set(bulk.execute(session, stmt).scalars())
     _check_duplicates(session, events, hashes, inserted)
 
     fresh = [row for row in rows if row["event_id"] in inserted]
@@ -157,8 +159,9 @@ def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[Ro
     params = [{"key": key, "project": project_of(key), "spent_tokens": d["tokens"], "spent_nano_usd": d["nano"],
                "events": d["events"], "unpriced_events": d["unpriced"], "first_event_at": d["first"],
                "last_event_at": d["last"], "updated_at": now, "deleted": False} for key, d in deltas]
-    stmt = dialect_insert(session, Story.__table__)
-    earliest, latest = (func.least, func.greatest) if _is_postgres(session) else (func.min, func.max)
+    bulk = BulkInsert(session, Story.__table__, params)
+    stmt = bulk.stmt
+    earliest, latest = (func.least, func.greatest) if is_postgres(session) else (func.min, func.max)
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
         "spent_tokens": Story.spent_tokens + stmt.excluded.spent_tokens,
         "spent_nano_usd": Story.spent_nano_usd + stmt.excluded.spent_nano_usd,
@@ -171,24 +174,21 @@ def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[Ro
         "updated_at": stmt.excluded.updated_at,
     })
     # Core rows, not ORM objects: building hundreds of identity-mapped objects per batch doubled ingest time.
-    return list(session.execute(stmt.returning(*Story.__table__.c), params))
+    return list(bulk.execute(session, stmt.returning(*Story.__table__.c)))
 
 
 def _add_to_days(session: Session, deltas: list[tuple[str, date, dict]]) -> None:
     params = [{"story_key": key, "day": day, "tokens": d["tokens"], "nano_usd": d["nano"], "events": d["events"],
                "unpriced_events": d["unpriced"]} for key, day, d in deltas]
-    stmt = dialect_insert(session, StoryDay.__table__)
+    bulk = BulkInsert(session, StoryDay.__table__, params)
+    stmt = bulk.stmt
     stmt = stmt.on_conflict_do_update(index_elements=["story_key", "day"], set_={
         "tokens": StoryDay.tokens + stmt.excluded.tokens,
         "nano_usd": StoryDay.nano_usd + stmt.excluded.nano_usd,
         "events": StoryDay.events + stmt.excluded.events,
         "unpriced_events": StoryDay.unpriced_events + stmt.excluded.unpriced_events,
     })
-    session.execute(stmt, params)
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    bulk.execute(session, stmt)
 
 
 def judge_story(story: Story, warn_threshold: Decimal, minus: dict | None = None, overridden: bool = False):
@@ -258,7 +258,7 @@ def rebuild(session: Session) -> dict[str, int]:
         rows.append({"story_key": story_key, "day": _as_date(day), "tokens": int(day_tokens),
                      "nano_usd": int(nano), "events": int(events), "unpriced_events": int(day_unpriced)})
     if rows:
-        session.execute(dialect_insert(session, StoryDay), rows)
+        BulkInsert(session, StoryDay.__table__, rows).execute(session)
     after = {(r["story_key"], r["day"]): (r["tokens"], r["nano_usd"], r["events"], r["unpriced_events"])
              for r in rows}
     changed_days = len(set(before.items()) ^ set(after.items()))
@@ -266,7 +266,7 @@ def rebuild(session: Session) -> dict[str, int]:
 
 
 def _day(session: Session):
-    if _is_postgres(session):
+    if is_postgres(session):
         # A literal, not a bound parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
         return func.date(func.timezone(literal_column("'UTC'"), UsageEvent.occurred_at))
     return func.date(UsageEvent.occurred_at)
