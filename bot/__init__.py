@@ -17,6 +17,7 @@ COMPONENTS = (
     "bot.health",
     "bot.api",
     "bot.dashboard",
+    "bot.preflight",
 )
 
 

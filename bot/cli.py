@@ -233,4 +233,7 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
         click.echo(f"  {name:<16}{text}")
 
 
-# Command groups of the integrations, one line each.
+# Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
+from bot.breakers import breaker  # noqa: E402
+
+main.add_command(breaker)
