@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_consecutive_errors: int = Field(default=3, ge=1)
 
     # --- outbox ---
+    outbox_max_attempts: int = Field(default=12, ge=1)  # then the row is dead (kept; `outbox retry` re-drives)
+    outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)  # first retry after 5-10 s, then doubling
+    outbox_backoff_cap_seconds: float = Field(default=3600.0, gt=0)  # longest wait between tries
+    outbox_lease_seconds: float = Field(default=300.0, gt=0)  # a dead worker's row is reclaimed after this
+    outbox_batch_size: int = Field(default=50, ge=1, le=1000)  # rows claimed at a time
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)  # idle worker looks for due rows this often
 
     # --- github ---
 

@@ -5,7 +5,9 @@ Public API (used by every integration):
     @sender(kind, integration="jira")  registers `fn(payload: dict, ctx: SendContext) -> dict | None`
     register_integration("jira", is_configured)  an integration without credentials runs in dry-run
     SendContext.dry_run / ctx.record(method, url, json)   dry-run: record the request instead of sending
-    RetryableError(message, retry_after=None) / PermanentError(message)   what a sender raises on failure
+    RetryableError(message, retry_after=None, scope="key") / PermanentError(message)   what a sender raises
+    retry_after_from(status, headers, now) / error_from_response(status, headers, message)   for HTTP answers
+The worker (`bot.outbox.worker`) claims, sends, retries and dead-letters; `budgetbot worker` runs it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models import OutboxRow
+from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
+
+__all__ = ["enqueue", "sender", "register_integration", "is_dry_run", "dry_run_integrations", "SendContext",
+           "RetryableError", "PermanentError", "retry_after_from", "error_from_response", "backoff_delay",
+           "SENDERS", "INTEGRATIONS", "KNOWN_INTEGRATIONS", "OutboxRow"]
+
+# What a RetryableError's wait applies to: the row's coalesce key only (default), every pending row of the
+# same kind (a per-endpoint burst limit), or every pending row of the integration (a quota, GitHub's limit).
+SCOPES = ("key", "kind", "integration")
+KNOWN_INTEGRATIONS = ("github", "jira", "slack")
 
 
 class RetryableError(Exception):
-    """The far side may accept this later (5xx, 429, timeout). `retry_after` is in seconds, if it said."""
+    """The far side may accept this later (5xx, 429, timeout). `retry_after` is in seconds, if it said;
+    `scope` says what the wait covers: "key" (this row), "kind", or "integration"."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key") -> None:
         super().__init__(message)
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class PermanentError(Exception):
@@ -41,6 +58,8 @@ class SendContext:
     dry_run: bool
     now: datetime
     recorded: list[dict] = field(default_factory=list)
+    row_id: int | None = None
+    attempt: int = 1
 
     def record(self, method: str, url: str, json: object = None) -> None:
         """In dry-run, note the exact request that would have been sent."""
@@ -71,6 +90,11 @@ def is_dry_run(settings, integration: str) -> bool:
     return bool(settings.dry_run) or configured is None or not configured(settings)
 
 
+def dry_run_integrations(settings) -> list[str]:
+    """The integrations (known or registered) whose senders would only record their requests."""
+    return [name for name in sorted(set(KNOWN_INTEGRATIONS) | INTEGRATIONS.keys()) if is_dry_run(settings, name)]
+
+
 def sender(kind: str, integration: str) -> Callable[[Sender], Sender]:
     """Register the function that sends rows of `kind`; `integration` (jira|github|slack) decides dry-run."""
 
@@ -82,20 +106,30 @@ def sender(kind: str, integration: str) -> Callable[[Sender], Sender]:
 
 
 def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None = None,
-            delay: timedelta | None = None) -> OutboxRow:
+            delay: timedelta | None = None, now: datetime | None = None) -> OutboxRow:
     """Add a row in the caller's transaction. A pending row with the same coalesce_key gets the new
-    payload instead (latest wins) and keeps its due time, so a burst becomes one send."""
-    now = utcnow()
-    if coalesce_key is not None:
-        pending = session.scalar(
-            select(OutboxRow).where(OutboxRow.coalesce_key == coalesce_key, OutboxRow.state == "pending")
-            .order_by(OutboxRow.id).limit(1).with_for_update())
-        if pending is not None:
-            pending.payload = payload
-            pending.kind = kind
-            return pending
-    row = OutboxRow(kind=kind, coalesce_key=coalesce_key, payload=payload, state="pending", attempts=0,
-                    next_attempt_at=now + (delay or timedelta(0)), created_at=now, updated_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    payload instead (latest wins) and keeps its due time, so a burst becomes one send. A row with that
+    key already being sent is left alone: the new row waits behind it."""
+    now = now or utcnow()
+    values = {"kind": kind, "coalesce_key": coalesce_key, "payload": payload, "state": "pending", "attempts": 0,
+              "next_attempt_at": now + (delay or timedelta(0)), "created_at": now, "updated_at": now}
+    if coalesce_key is None:
+        row = OutboxRow(**values)
+        session.add(row)
+        session.flush()
+        return row
+    # One statement, atomic under concurrent enqueuers: the partial unique index on pending keys makes a
+    # second writer wait for the first and then update its row instead of inserting a twin.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(OutboxRow).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[OutboxRow.coalesce_key], index_where=text("state = 'pending'"),
+        set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind, "updated_at": stmt.excluded.updated_at})
+    return session.scalars(stmt.returning(OutboxRow), execution_options={"populate_existing": True}).one()
+
+
+def init_app(app) -> None:
+    from bot.health import DETAILS
+    from bot.outbox.admin import health_detail
+
+    DETAILS["outbox"] = health_detail
