@@ -1,4 +1,4 @@
-# Two commands: `make run` (set up, migrate, serve on SQLite) and `make test` (set up, test on SQLite and PostgreSQL).
+# Two commands: `make run` (set up, migrate, web + worker on SQLite; dry-run until credentials are set) and `make test` (set up, test on SQLite and PostgreSQL).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +20,7 @@ migrate: install
 	$(BIN)/budgetbot db upgrade
 
 run: migrate
-	$(BIN)/budgetbot serve
+	$(BIN)/budgetbot run
 
 test: test-sqlite test-postgres
 

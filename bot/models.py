@@ -137,6 +137,10 @@ class OutboxRow(Base):
 
     __table_args__ = (
         Index("ix_outbox_state_next_attempt", "state", "next_attempt_at"),
+        # The claim walks this in order and stops after one batch, however long the backlog (and it holds no
+        # sent rows, so it stays small).
+        Index("ix_outbox_pending_due", "next_attempt_at", "id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
         Index("ix_outbox_coalesce_key_state", "coalesce_key", "state"),
         # At most one pending row per coalesce key, even with concurrent enqueuers: enqueue upserts on it.
         Index("uq_outbox_pending_coalesce_key", "coalesce_key", unique=True,

@@ -12,11 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import click
-from flask import Flask
 from sqlalchemy.engine import make_url
-
-from bot.cli import with_app
 
 log = logging.getLogger("bot.run")
 STOP_GRACE_SECONDS = 10.0
@@ -121,26 +117,3 @@ def banner(settings) -> list[str]:
         lines.append(f"DRY-RUN mode for {', '.join(dry)}: no credentials configured, so the worker records each "
                      "request it would make instead of sending it (see `budgetbot outbox list --dry-run`)")
     return lines
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--gunicorn", is_flag=True, help="Serve with gunicorn instead of the development server.")
-@click.option("--only", multiple=True, help="Start only these processes (repeatable), e.g. --only worker.")
-@with_app
-def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...]) -> None:
-    """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
-    unknown = sorted(set(only) - PROCESSES.keys())
-    if unknown:
-        raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(PROCESSES)}")
-    options = RunOptions(host, port, gunicorn)
-    commands = {name: argv(options) for name, argv in PROCESSES.items() if not only or name in only}
-    for line in banner(app.config["SETTINGS"]):
-        log.warning(line) if line.startswith("DRY-RUN") else log.info(line)
-    log.info("starting %s; web on http://%s:%s", ", ".join(commands), host, port)
-    supervisor = Supervisor(commands, out=lambda line: click.echo(line))
-    supervisor.handle_signals()
-    code = supervisor.run()
-    if code:
-        raise SystemExit(code)

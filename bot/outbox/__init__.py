@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db import utcnow
 from bot.models import OutboxRow
@@ -59,7 +60,10 @@ class SendContext:
     now: datetime
     recorded: list[dict] = field(default_factory=list)
     row_id: int | None = None
-    attempt: int = 1
+    attempt: int = 1  # 1 on the first try
+    # The app's Database, for a sender that keeps its own state (e.g. the id of the comment it created):
+    # `with ctx.db.transaction() as session: ...`. No transaction is open while a sender runs.
+    db: object = None
 
     def record(self, method: str, url: str, json: object = None) -> None:
         """In dry-run, note the exact request that would have been sent."""
@@ -113,19 +117,52 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
     now = now or utcnow()
     values = {"kind": kind, "coalesce_key": coalesce_key, "payload": payload, "state": "pending", "attempts": 0,
               "next_attempt_at": now + (delay or timedelta(0)), "created_at": now, "updated_at": now}
-    if coalesce_key is None:
-        row = OutboxRow(**values)
+    connection = session.connection()  # Core, not session.execute: the ORM layer would double the cost
+    stmt = _statement(connection.dialect.name, upsert=coalesce_key is not None)
+    return _as_orm_row(session, connection.execute(stmt, values).scalar_one(), values)
+
+
+_STATEMENTS: dict[tuple[str, bool], object] = {}
+_TABLE = OutboxRow.__table__
+
+
+def _statement(dialect_name: str, upsert: bool):
+    """Built once: constructing an ON CONFLICT statement costs more than executing it (enqueue sits in
+    every usage insert's transaction, so it must stay cheap)."""
+    cached = _STATEMENTS.get((dialect_name, upsert))
+    if cached is not None:
+        return cached
+    configure_mappers()  # _as_orm_row builds rows without __init__, which would otherwise do this
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(_TABLE).values({name: bindparam(name) for name in (
+        "kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")})
+    if upsert:
+        # One statement, atomic under concurrent enqueuers: the partial unique index on pending keys makes a
+        # second writer wait for the first and then update its row instead of inserting a twin.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_TABLE.c.coalesce_key], index_where=text("state = 'pending'"),
+            set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind,
+                  "updated_at": stmt.excluded.updated_at})
+    _STATEMENTS[(dialect_name, upsert)] = stmt = stmt.returning(_TABLE.c.id)
+    return stmt
+
+
+def _as_orm_row(session: Session, row_id: int, values: dict) -> OutboxRow:
+    """The row as a persistent object of the session, without another query (nor the attribute events of
+    __init__, which cost as much as the insert). What a coalesced row kept from before (its due time,
+    attempts, created_at) is loaded only if the caller looks at it."""
+    mapper = OutboxRow.__mapper__
+    existing = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+    row = existing if existing is not None else mapper.class_manager.new_instance()
+    for key in ("kind", "coalesce_key", "payload", "state"):
+        set_committed_value(row, key, values[key])
+    if existing is None:
+        set_committed_value(row, "id", row_id)
+        make_transient_to_detached(row)  # the columns not set above are expired: loaded on access
         session.add(row)
-        session.flush()
-        return row
-    # One statement, atomic under concurrent enqueuers: the partial unique index on pending keys makes a
-    # second writer wait for the first and then update its row instead of inserting a twin.
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(OutboxRow).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[OutboxRow.coalesce_key], index_where=text("state = 'pending'"),
-        set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind, "updated_at": stmt.excluded.updated_at})
-    return session.scalars(stmt.returning(OutboxRow), execution_options={"populate_existing": True}).one()
+    else:
+        session.expire(row, ["updated_at"])
+    return row
 
 
 def init_app(app) -> None:

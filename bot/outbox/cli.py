@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import datetime
 
@@ -132,6 +133,32 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
     click.echo(f"purged {purged} sent row(s) older than {older_than}")
 
 
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--gunicorn", is_flag=True, help="Serve with gunicorn instead of the development server.")
+@click.option("--only", multiple=True, help="Start only these processes (repeatable), e.g. --only worker.")
+@with_app
+def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...]) -> None:
+    """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
+    from bot.procs import PROCESSES, RunOptions, Supervisor, banner
+
+    unknown = sorted(set(only) - PROCESSES.keys())
+    if unknown:
+        raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(PROCESSES)}")
+    options = RunOptions(host, port, gunicorn)
+    commands = {name: argv(options) for name, argv in PROCESSES.items() if not only or name in only}
+    log = logging.getLogger("bot.run")
+    for line in banner(app.config["SETTINGS"]):
+        log.warning(line) if line.startswith("DRY-RUN") else log.info(line)
+    log.info("starting %s; web on http://%s:%s", ", ".join(commands), host, port)
+    supervisor = Supervisor(commands, out=lambda line: click.echo(line))
+    supervisor.handle_signals()
+    code = supervisor.run()
+    if code:
+        raise SystemExit(code)
+
+
 def _when(row, now: datetime) -> str:
     if row.state == "pending":
         seconds = (row.next_attempt_at - now).total_seconds()
@@ -159,7 +186,5 @@ def _as_dict(row) -> dict:
 
 
 def register_commands(main: click.Group) -> None:
-    from bot.procs import run
-
     for command in (worker, outbox, run):
         main.add_command(command)

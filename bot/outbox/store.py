@@ -29,20 +29,32 @@ class Claimed:
 
 def claim(session: Session, owner: str, now: datetime, lease: timedelta, limit: int,
           skip_kinds: list[str] = (), skip_ids: set[int] = frozenset()) -> list[Claimed]:
-    """Lease up to `limit` due rows: pending ones whose time has come, and sending ones whose lease expired
-    (their worker died). A row waits while an older row with its coalesce key is unsent, so one key's
-    rows go out one at a time, oldest first. On PostgreSQL, SKIP LOCKED lets workers claim side by side."""
+    """Lease up to `limit` due rows: first sending rows whose lease expired (their worker died), then
+    pending rows whose time has come, oldest due first. A row waits while an older row with its coalesce
+    key is unsent, so one key's rows go out one at a time, in order. On PostgreSQL, SKIP LOCKED lets
+    workers claim side by side without waiting for or taking each other's rows."""
+    expired = and_(OutboxRow.state == "sending", OutboxRow.lease_until <= now)
+    claimed = _claim(session, expired, OutboxRow.lease_until, owner, now, lease, limit, skip_kinds, skip_ids)
+    if len(claimed) < limit:
+        # Two statements, not one with OR: this one walks ix_outbox_pending_due and stops after `limit`
+        # rows; with the OR, PostgreSQL sorts every due row on each claim.
+        due = and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+        claimed += _claim(session, due, OutboxRow.next_attempt_at, owner, now, lease, limit - len(claimed),
+                          skip_kinds, skip_ids)
+    return sorted(claimed, key=lambda c: c.id)
+
+
+def _claim(session: Session, condition, order, owner: str, now: datetime, lease: timedelta, limit: int,
+           skip_kinds, skip_ids) -> list[Claimed]:
     older = aliased(OutboxRow)
     behind_older = exists().where(older.coalesce_key == OutboxRow.coalesce_key, older.id < OutboxRow.id,
                                   older.state.in_(UNSENT))
-    due = or_(and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now),
-              and_(OutboxRow.state == "sending", OutboxRow.lease_until <= now))
-    candidates = select(OutboxRow.id).where(due, ~behind_older)
+    candidates = select(OutboxRow.id).where(condition, ~behind_older)
     if skip_kinds:
         candidates = candidates.where(OutboxRow.kind.not_in(list(skip_kinds)))
     if skip_ids:
         candidates = candidates.where(OutboxRow.id.not_in(list(skip_ids)))
-    candidates = (candidates.order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit)
+    candidates = (candidates.order_by(order, OutboxRow.id).limit(limit)
                   .with_for_update(skip_locked=True, of=OutboxRow))
     stmt = (update(OutboxRow).where(OutboxRow.id.in_(candidates.scalar_subquery()))
             .values(state="sending", lease_until=now + lease, lease_owner=owner,
@@ -50,8 +62,7 @@ def claim(session: Session, owner: str, now: datetime, lease: timedelta, limit: 
             .returning(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, OutboxRow.attempts,
                        OutboxRow.coalesce_key))
     rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
-    return sorted((Claimed(r.id, r.kind, r.payload, r.attempts, r.coalesce_key, owner, now + lease) for r in rows),
-                  key=lambda c: c.id)
+    return [Claimed(r.id, r.kind, r.payload, r.attempts, r.coalesce_key, owner, now + lease) for r in rows]
 
 
 def renew(session: Session, rows: list[Claimed], now: datetime, lease: timedelta) -> set[int]:

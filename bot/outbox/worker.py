@@ -121,7 +121,7 @@ class Worker:
         if registration.integration not in dry_runs:
             dry_runs[registration.integration] = is_dry_run(self.settings, registration.integration)
         ctx = SendContext(settings=self.settings, dry_run=dry_runs[registration.integration], now=self.clock(),
-                          row_id=row.id, attempt=row.attempts)
+                          row_id=row.id, attempt=row.attempts, db=self.db)
         try:
             result = registration.send(row.payload, ctx)
         except (RetryableError, PermanentError) as exc:

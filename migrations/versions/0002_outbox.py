@@ -1,4 +1,4 @@
-"""Outbox: lease owner, sender result, finished time, and one pending row per coalesce key.
+"""Outbox: lease owner, sender result, finished time, one pending row per coalesce key, due-row index.
 
 Revision ID: 0002
 Revises: 0001
@@ -29,10 +29,12 @@ def upgrade() -> None:
                "WHERE newer.coalesce_key = outbox.coalesce_key AND newer.state = 'pending' AND newer.id > outbox.id)")
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('uq_outbox_pending_coalesce_key', ['coalesce_key'], unique=True, postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"))
+        batch_op.create_index('ix_outbox_pending_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_pending_due', postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"))
         batch_op.drop_index('uq_outbox_pending_coalesce_key', postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"))
         batch_op.drop_column('finished_at')
         batch_op.drop_column('result')

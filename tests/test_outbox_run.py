@@ -1,0 +1,99 @@
+"""`budgetbot run`: web + worker in one command, saying up front when it only records (dry-run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bot.config import Settings
+from bot.db import make_engine
+from bot.procs import Supervisor, banner
+from bot.schema import metadata
+from outbox_helpers import add, rows
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_banner_says_dry_run_when_nothing_is_configured():
+    lines = banner(Settings(database_url="postgresql+psycopg://bot:s3cret@db/budgetbot"))
+
+    assert lines[0] == "database postgresql+psycopg://bot:***@db/budgetbot"  # never the password
+    assert lines[1].startswith("DRY-RUN mode for github, jira")
+    assert "budgetbot outbox list --dry-run" in lines[1]
+
+
+def test_banner_names_the_dry_run_setting():
+    assert "BUDGETBOT_DRY_RUN=1" in banner(Settings(dry_run=True))[1]
+
+
+def test_supervisor_prefixes_output_and_stops_the_others_when_one_exits():
+    lines: list[str] = []
+    code = Supervisor({
+        "short": [sys.executable, "-c", "print('hello'); raise SystemExit(3)"],
+        "long": [sys.executable, "-c", "import time; print('waiting', flush=True); time.sleep(60)"],
+    }, out=lines.append).run()
+
+    assert code == 3
+    assert "short | hello" in lines and "long  | waiting" in lines
+    assert "short | exited with code 3; stopping the others" in lines
+
+
+def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path, db):
+    url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUDGETBOT_")}
+    env.update(BUDGETBOT_DATABASE_URL=url, BUDGETBOT_OUTBOX_POLL_SECONDS="0.1")
+    from bot.db import Database
+
+    local = Database(url)
+    add(local, kind="nobody.handles.this")  # the worker proves it ran by dead-lettering this row
+    process = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main(prog_name='budgetbot')",
+                                "run", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env)
+    try:
+        health = _wait_for(f"http://127.0.0.1:{port}/healthz")
+        _wait_until(lambda: rows(local)[0].state == "dead")
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        local.dispose()
+
+    first_lines = output.splitlines()[:4]
+    assert any("DRY-RUN mode for github, jira, slack" in line for line in first_lines), output
+    assert '"depth":1' in health.replace(" ", "") or '"depth":0' in health.replace(" ", "")
+    assert "worker | " in output and "web    | " in output
+    assert "outbox worker" in output and "stopped" in output
+    assert process.returncode == 0
+
+
+def _wait_for(url: str, seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _wait_until(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
