@@ -86,3 +86,22 @@ def test_a_sender_can_keep_state_in_its_own_transaction(db, settings):
     assert run_once(db, settings, now=utcnow()) == 1
     assert seen == [(row_id, 1, 1, True)]
     assert row(db, row_id).result == {"comment_id": "10042"}
+
+
+def test_enqueue_stores_exactly_what_the_orm_would(db):
+    # enqueue writes through the DB-API cursor for speed; the stored bytes must not differ.
+    from sqlalchemy import text
+
+    from bot.models import OutboxRow
+
+    payload = {"text": "PROJ-1 is over budget — 120%", "items": [1, None, True]}
+    when = T0 + timedelta(microseconds=123456)
+    with db.transaction() as session:
+        enqueue(session, "test.notify", payload, coalesce_key="k", now=when)
+        session.add(OutboxRow(kind="test.notify", payload=payload, state="pending", attempts=0,
+                              next_attempt_at=when, created_at=when, updated_at=when))
+    with db.engine.connect() as connection:
+        stored = connection.execute(text("SELECT payload, next_attempt_at, created_at FROM outbox ORDER BY id")).all()
+
+    assert stored[0] == stored[1]
+    assert row(db, 1).payload == payload and row(db, 1).next_attempt_at == when

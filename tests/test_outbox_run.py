@@ -97,3 +97,9 @@ def _wait_until(condition, seconds: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_run_rejects_an_unknown_process(cli):
+    result = cli("run", "--only", "clockwork")
+
+    assert result.exit_code != 0 and "unknown process(es) clockwork; known: web, worker" in result.output

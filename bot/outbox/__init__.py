@@ -16,14 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models import OutboxRow
 from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
+from bot.outbox.rows import insert_row
 
 __all__ = ["enqueue", "sender", "register_integration", "is_dry_run", "dry_run_integrations", "SendContext",
            "RetryableError", "PermanentError", "retry_after_from", "error_from_response", "backoff_delay",
@@ -117,52 +115,7 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
     now = now or utcnow()
     values = {"kind": kind, "coalesce_key": coalesce_key, "payload": payload, "state": "pending", "attempts": 0,
               "next_attempt_at": now + (delay or timedelta(0)), "created_at": now, "updated_at": now}
-    connection = session.connection()  # Core, not session.execute: the ORM layer would double the cost
-    stmt = _statement(connection.dialect.name, upsert=coalesce_key is not None)
-    return _as_orm_row(session, connection.execute(stmt, values).scalar_one(), values)
-
-
-_STATEMENTS: dict[tuple[str, bool], object] = {}
-_TABLE = OutboxRow.__table__
-
-
-def _statement(dialect_name: str, upsert: bool):
-    """Built once: constructing an ON CONFLICT statement costs more than executing it (enqueue sits in
-    every usage insert's transaction, so it must stay cheap)."""
-    cached = _STATEMENTS.get((dialect_name, upsert))
-    if cached is not None:
-        return cached
-    configure_mappers()  # _as_orm_row builds rows without __init__, which would otherwise do this
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(_TABLE).values({name: bindparam(name) for name in (
-        "kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")})
-    if upsert:
-        # One statement, atomic under concurrent enqueuers: the partial unique index on pending keys makes a
-        # second writer wait for the first and then update its row instead of inserting a twin.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_TABLE.c.coalesce_key], index_where=text("state = 'pending'"),
-            set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind,
-                  "updated_at": stmt.excluded.updated_at})
-    _STATEMENTS[(dialect_name, upsert)] = stmt = stmt.returning(_TABLE.c.id)
-    return stmt
-
-
-def _as_orm_row(session: Session, row_id: int, values: dict) -> OutboxRow:
-    """The row as a persistent object of the session, without another query (nor the attribute events of
-    __init__, which cost as much as the insert). What a coalesced row kept from before (its due time,
-    attempts, created_at) is loaded only if the caller looks at it."""
-    mapper = OutboxRow.__mapper__
-    existing = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
-    row = existing if existing is not None else mapper.class_manager.new_instance()
-    for key in ("kind", "coalesce_key", "payload", "state"):
-        set_committed_value(row, key, values[key])
-    if existing is None:
-        set_committed_value(row, "id", row_id)
-        make_transient_to_detached(row)  # the columns not set above are expired: loaded on access
-        session.add(row)
-    else:
-        session.expire(row, ["updated_at"])
-    return row
+    return insert_row(session, values)
 
 
 def init_app(app) -> None:

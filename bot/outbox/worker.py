@@ -70,7 +70,7 @@ class Worker:
         """Lease a batch of due rows (see `store.claim`)."""
         now = self.clock()
         self.paused = {kind: until for kind, until in self.paused.items() if until > now}
-        owner = f"{self.name}:{uuid.uuid4().hex[:8]}"
+        owner = f"{self.name[:80]}:{uuid.uuid4().hex[:8]}"  # one token per claim (column is 100 chars)
         with self.db.transaction() as session:
             return store.claim(session, owner, now, self.lease, self.settings.outbox_batch_size,
                                skip_kinds=sorted(self.paused), skip_ids=skip_ids)

@@ -1,0 +1,82 @@
+"""Writing an outbox row cheaply: enqueue sits in the transaction of every usage insert, so it must cost
+little next to it (bench/outbox.py: target <= 10%)."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bot.models import OutboxRow
+
+TABLE = OutboxRow.__table__
+COLUMNS = ("kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")
+
+
+class _DriverStatement:
+    """An INSERT (or upsert) compiled once for one dialect, run straight on the DB-API cursor.
+
+    Building the ON CONFLICT statement costs more than running it, and even a cached statement pays for
+    cache keys and result handling; the database round trip is what remains. Values still go through
+    each column type's own bind processor (JSON, UTC datetimes), so what is stored is what the ORM stores.
+    """
+
+    def __init__(self, dialect, upsert: bool) -> None:
+        module = postgresql if dialect.name == "postgresql" else sqlite
+        stmt = module.insert(TABLE).values({name: bindparam(name) for name in COLUMNS})
+        if upsert:
+            # One statement, atomic under concurrent enqueuers: the partial unique index on pending keys makes
+            # a second writer wait for the first and then update its row instead of inserting a twin.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[TABLE.c.coalesce_key], index_where=text("state = 'pending'"),
+                set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind,
+                      "updated_at": stmt.excluded.updated_at})
+        compiled = stmt.returning(TABLE.c.id).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = compiled.positiontup if dialect.positional else None
+        self.processors = {name: TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                           for name in COLUMNS}
+
+    def run(self, session: Session, values: dict) -> int:
+        params = {name: (p(values[name]) if (p := self.processors[name]) else values[name]) for name in COLUMNS}
+        if self.positional is not None:
+            params = tuple(params[name] for name in self.positional)
+        cursor = session.connection().connection.cursor()  # the session's connection: same transaction
+        try:
+            cursor.execute(self.sql, params)
+            return cursor.fetchone()[0]
+        finally:
+            cursor.close()
+
+
+_STATEMENTS: dict[tuple[str, bool], _DriverStatement] = {}
+
+
+def insert_row(session: Session, values: dict) -> OutboxRow:
+    """Insert `values` as a pending row (or, with a coalesce key, upsert onto that key's pending row)."""
+    dialect = session.get_bind().dialect
+    upsert = values["coalesce_key"] is not None
+    statement = _STATEMENTS.get((dialect.name, upsert))
+    if statement is None:
+        configure_mappers()  # _as_orm_row builds rows without __init__, which would otherwise do this
+        statement = _STATEMENTS[(dialect.name, upsert)] = _DriverStatement(dialect, upsert)
+    return _as_orm_row(session, statement.run(session, values), values)
+
+
+def _as_orm_row(session: Session, row_id: int, values: dict) -> OutboxRow:
+    """The row as a persistent object of the session, without another query (nor the attribute events of
+    __init__, which cost as much as the insert). What a coalesced row kept from before (its due time,
+    attempts, created_at) is loaded only if the caller looks at it."""
+    mapper = OutboxRow.__mapper__
+    existing = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+    row = existing if existing is not None else mapper.class_manager.new_instance()
+    for key in ("kind", "coalesce_key", "payload", "state"):
+        set_committed_value(row, key, values[key])
+    if existing is None:
+        set_committed_value(row, "id", row_id)
+        make_transient_to_detached(row)  # the columns not set above are expired: loaded on access
+        session.add(row)
+    else:
+        session.expire(row, ["updated_at"])
+    return row
