@@ -16,6 +16,7 @@ COMPONENTS = (
     "bot.pricing_ext",
     "bot.health",
     "bot.api",
+    "bot.github",
 )
 
 

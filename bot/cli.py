@@ -234,3 +234,4 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 
 
 # Command groups of the integrations, one line each.
+main.add_command(__import__("bot.github.cli", fromlist=["github"]).github)
