@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
     github_check_name: str = Field(default="within token budget", min_length=1, max_length=100)
     github_override_label: str = Field(default="budget-override", min_length=1, max_length=50)
-    github_refresh_seconds: float = Field(default=5.0, ge=0)  # spend-driven check updates: at most one per PR per this
+    github_refresh_seconds: float = Field(default=30.0, ge=0)  # figure-only check updates: at most one a PR per this
     github_timeout_seconds: int = Field(default=10, gt=0)
 
     @field_validator("github_private_key_path")

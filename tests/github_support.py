@@ -92,7 +92,7 @@ def pr_event(action: str, *, title: str | None = None, body: object = "keep", nu
     return payload
 
 
-def drain(app, seconds: float = 10) -> int:
+def drain(app, seconds: float = 60) -> int:
     """Run the outbox worker once, `seconds` from now (past the refresh delay of spend-driven updates)."""
     return run_once(get_db(app), app.config["SETTINGS"], now=utcnow() + timedelta(seconds=seconds))
 

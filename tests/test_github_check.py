@@ -111,8 +111,7 @@ def test_spend_over_budget_patches_the_same_check_run_to_failure(client, app, au
     drain(app)
 
     usage(client, auth, "PROJ-123", tokens=150_000, usd="3", prefix="b")
-    assert drain(app, seconds=0) == 0  # spend-driven updates wait for the refresh interval, collecting the burst
-    assert drain(app) == 1
+    assert drain(app, seconds=0) == 1  # the conclusion flips: no waiting for the refresh interval
 
     assert gh.requests == [TOKEN, CREATE, ("PATCH", f"/repos/{REPO}/check-runs/4242")]
     patch = gh.body(2)
@@ -120,6 +119,34 @@ def test_spend_over_budget_patches_the_same_check_run_to_failure(client, app, au
     assert patch["conclusion"] == "failure" and patch["actions"] == [APPROVE]
     assert patch["output"]["title"] == "PROJ-123: 250k / 200k tokens (125%)"
     assert "**Over budget:** PROJ-123 spent more than its budget" in patch["output"]["summary"]
+
+
+def test_figures_only_changes_wait_for_the_refresh_interval(client, app, auth, gh):
+    set_budget(client, auth, "PROJ-123", "200k")
+    deliver(client, "pull_request", pr_event("opened", title="PROJ-123: x"))
+    drain(app)
+
+    usage(client, auth, "PROJ-123", tokens=10_000, usd="1", prefix="a")
+    assert drain(app, seconds=0) == 0 and drain(app, seconds=20) == 0  # default interval: 30 s
+    usage(client, auth, "PROJ-123", tokens=10_000, usd="1", prefix="b")  # joins the waiting update
+    assert drain(app, seconds=31) == 1
+
+    assert gh.requests[2:] == [("PATCH", f"/repos/{REPO}/check-runs/4242")]
+    assert gh.body(2)["output"]["title"] == "PROJ-123: 20k / 200k tokens (10%)"
+
+
+def test_a_label_does_not_wait_behind_a_pending_refresh(client, app, auth, gh):
+    set_budget(client, auth, "PROJ-123", "100k")
+    usage(client, auth, "PROJ-123", tokens=150_000, usd="3", prefix="a")
+    deliver(client, "pull_request", pr_event("opened", title="PROJ-123: x"))
+    drain(app)
+    usage(client, auth, "PROJ-123", tokens=1_000, usd="0.1", prefix="b")  # a refresh now waits 30 s
+
+    deliver(client, "pull_request", pr_event("labeled", title="PROJ-123: x", labels=["budget-override"],
+                                             label="budget-override"))
+
+    assert drain(app, seconds=0) == 1
+    assert gh.body(2)["conclusion"] == "success"
 
 
 def test_a_budget_change_updates_the_check_without_waiting(client, app, auth, gh):

@@ -36,7 +36,9 @@ def test_check_json_is_the_body_github_would_get(cli, client):
 
 
 def test_check_lists_the_approvals_audit_trail(cli, client):
-    deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x", labels=["budget-override"]))
+    deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x"))
+    deliver(client, "pull_request", pr_event("labeled", title="PROJ-1: x", labels=["budget-override"],
+                                             label="budget-override"))
     deliver(client, "pull_request", pr_event("unlabeled", title="PROJ-1: x", labels=[], label="budget-override"))
 
     output = cli("github", "check", "Codertocat/Hello-World#2").output

@@ -139,3 +139,36 @@ def test_the_installation_token_is_reused_until_it_expires(client, app, time_mac
     assert [path.rsplit("/", 1)[-1] for _, path in requests] == [
         "access_tokens", "check-runs", "check-runs", "access_tokens", "check-runs"]
     assert last["head_sha"] == "c" * 40
+
+
+def test_the_private_key_can_come_from_a_file(db_url, tmp_path):
+    from bot import create_app
+    from bot.db import get_db
+    from github_support import app_key
+
+    path = tmp_path / "app.pem"
+    path.write_text(app_key()[0])
+    app = create_app(github_settings(db_url, github_private_key=None, github_private_key_path=str(path)))
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+            token_ok(rsps)
+            rsps.add(responses.POST, CHECK_RUNS, json={"id": 7}, status=201)
+            answer = github_client.call(app.config["SETTINGS"], 1, "POST", f"/repos/{REPO}/check-runs", {})
+        assert answer["id"] == 7
+    finally:
+        get_db(app).dispose()
+
+
+def test_a_missing_key_file_is_a_configuration_error_naming_the_variable(db_url, tmp_path):
+    from bot.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="BUDGETBOT_GITHUB_PRIVATE_KEY_PATH"):
+        load_settings({"database_url": db_url, "github_private_key_path": str(tmp_path / "missing.pem")})
+
+
+def test_secrets_never_print(db_url):
+    from bot.config import load_settings
+    from github_support import app_key
+
+    settings = load_settings(github_settings(db_url))
+    assert app_key()[0] not in repr(settings) and "test-webhook-secret" not in str(settings)

@@ -230,3 +230,27 @@ def test_installation_deleted_marks_its_repositories_removed(client, db):
     with db.session_factory() as session:
         assert session.get(GitHubInstallation, 957387).deleted_at is not None
         assert all(r.removed_at is not None for r in session.scalars(select(GitHubRepository)))
+
+
+def test_form_encoded_deliveries_are_accepted(client, db):
+    from urllib.parse import urlencode
+    import json
+
+    body = urlencode({"payload": json.dumps(pr_event("opened", title="PROJ-8: form"))}).encode()
+    response = client.post("/webhooks/github", data=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": "form-1", "X-Hub-Signature-256": signature_for(SECRET.encode(), body)})
+
+    assert response.status_code == 200 and response.json["stories"] == ["PROJ-8"]
+
+
+def test_a_pr_opened_with_the_override_label_is_approved_by_its_labeled_event_only(client, db):
+    from bot.github.models import GitHubOverride
+
+    deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x", labels=["budget-override"]))
+    assert count(db, GitHubOverride) == 0
+    deliver(client, "pull_request", pr_event("labeled", title="PROJ-1: x", labels=["budget-override"],
+                                             label="Budget-Override"))  # GitHub labels ignore case
+    deliver(client, "pull_request", pr_event("labeled", title="PROJ-1: x", labels=["budget-override"],
+                                             label="budget-override"))  # a redundant one adds nothing
+    assert count(db, GitHubOverride) == 1

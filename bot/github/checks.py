@@ -15,7 +15,8 @@ from bot.github.models import GitHubOverride, GitHubPullRequest, GitHubPullReque
 from bot.github.report import Approval, CheckOutput, StoryFigures, compose
 from bot.keys import find_keys
 from bot.ledger import judge_story
-from bot.models import Story, UsageEvent
+from bot.db import utcnow
+from bot.models import OutboxRow, Story, UsageEvent
 from bot.outbox import enqueue
 from bot.stories import breakdown
 
@@ -29,10 +30,16 @@ def coalesce_key(repo_id: int, sha: str) -> str:
 def enqueue_check(session: Session, repo_id: int, full_name: str, sha: str, *, branch: str | None = None,
                   installation_id: int | None = None, delay: timedelta | None = None) -> None:
     """Queue (or refresh the queued) evaluation of one head SHA. The payload only says WHICH check: what
-    it says is computed when it is sent, so a burst of changes posts the newest state once."""
+    it says is computed when it is sent, so a burst of changes posts the newest state once.
+
+    Without `delay` the check is due now, even when it coalesces into a row a spend refresh left waiting:
+    a push, a label or a verdict that flipped must not sit behind the refresh interval."""
     payload = {"repo_id": repo_id, "repo": full_name, "sha": sha, "branch": branch,
                "installation_id": installation_id}
-    enqueue(session, CHECK_KIND, payload, coalesce_key=coalesce_key(repo_id, sha), delay=delay)
+    row = enqueue(session, CHECK_KIND, payload, coalesce_key=coalesce_key(repo_id, sha), delay=delay)
+    now = utcnow()
+    if delay is None and isinstance(row, OutboxRow) and row.next_attempt_at > now:
+        row.next_attempt_at = now
 
 
 @dataclass(frozen=True)
@@ -111,10 +118,16 @@ def _requeue_open_prs(session: Session, changes: list[hooks.StoryChange], delay:
 
 
 def on_spend_changed(session: Session, changes: list[hooks.StoryChange]) -> None:
-    """Usage arrived: refresh the checks of the story's open PRs, at most once per refresh interval (the
-    delay only applies to a new row; later events coalesce into it), so a burst is one PATCH per PR."""
-    seconds = current_app.config["SETTINGS"].github_refresh_seconds if has_app_context() else 5.0
-    _requeue_open_prs(session, changes, timedelta(seconds=seconds))
+    """Usage arrived. A story that crossed over (or came back) flips its PRs' conclusion: update them now.
+    Otherwise only figures moved: update at most once per refresh interval (the delay applies to a new row;
+    later events coalesce into it), so a burst costs one PATCH per PR and a long agent session a few an hour."""
+    seconds = current_app.config["SETTINGS"].github_refresh_seconds if has_app_context() else 30.0
+    flipped = [change for change in changes if change.crossed_over or change.came_back]
+    moved = [change for change in changes if not (change.crossed_over or change.came_back)]
+    if flipped:
+        _requeue_open_prs(session, flipped, None)
+    if moved:
+        _requeue_open_prs(session, moved, timedelta(seconds=seconds))
 
 
 def on_budget_changed(session: Session, changes: list[hooks.StoryChange]) -> None:

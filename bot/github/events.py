@@ -63,10 +63,12 @@ def on_pull_request(d: Delivery) -> dict:
     pr = tracking.save_pull_request(d.session, d.settings, d.payload)
     label = d.settings.github_override_label.lower()
     changed_label = ((d.payload.get("label") or {}).get("name") or "").lower() == label
-    if d.action == "unlabeled" and changed_label:
-        tracking.revoke(d.session, pr, d.actor)  # removing the label undoes every approval on the PR
-    elif label in {name.lower() for name in pr.labels}:
+    # Only the labeling itself approves, so the approval names who added the label (GitHub also sends
+    # `labeled` for labels a PR is opened with); removing it undoes every approval on the PR.
+    if d.action == "labeled" and changed_label:
         tracking.approve(d.session, d.settings, pr, "label", d.actor, d.delivery_id)
+    elif d.action == "unlabeled" and changed_label:
+        tracking.revoke(d.session, pr, d.actor)
     # A closed PR keeps its last check; a label other than the override one does not change the verdict.
     queued = pr.state == "open" and (d.action not in ("labeled", "unlabeled") or changed_label)
     if queued:
