@@ -79,7 +79,8 @@ def test_overridden_succeeds_and_says_who_and_when():
 
 def test_action_fields_fit_githubs_limits():
     for output in (check(story(tokens=1, spent=2)),
-                   check(story(tokens=1, spent=2, overridden=True), approval=Approval("a", datetime.now(UTC), "label"))):
+                   check(story(tokens=1, spent=2, overridden=True),
+                         approval=Approval("a", datetime.now(UTC), "label"))):
         (action,) = output.actions
         assert len(action["label"]) <= 20 and len(action["description"]) <= 40 and len(action["identifier"]) <= 20
 

@@ -254,3 +254,23 @@ def test_a_pr_opened_with_the_override_label_is_approved_by_its_labeled_event_on
     deliver(client, "pull_request", pr_event("labeled", title="PROJ-1: x", labels=["budget-override"],
                                              label="budget-override"))  # a redundant one adds nothing
     assert count(db, GitHubOverride) == 1
+
+
+def test_concurrent_deliveries_for_a_new_pr_all_succeed_and_make_one_row(app, db):
+    import threading
+
+    payloads = [pr_event(action, title="PROJ-1: race", number=77) for action in
+                ("opened", "labeled", "edited", "ready_for_review", "synchronize", "edited")]
+    answers: list[int] = []
+
+    def send(payload):
+        answers.append(deliver(app.test_client(), "pull_request", payload).status_code)
+
+    threads = [threading.Thread(target=send, args=(payload,)) for payload in payloads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == [200] * len(payloads)
+    assert count(db, GitHubPullRequest) == 1 and count(db, GitHubPullRequestStory) == 1

@@ -97,7 +97,7 @@ def map_error(exc: GithubException, method: str, path: str, installation_id: int
     rate_limited = status == 429 or (status == 403 and (
         wait is not None or headers.get("x-ratelimit-remaining") == "0" or "rate limit" in (message or "").lower()))
     if rate_limited:
-        return RetryableError(f"{said} (rate limited)", retry_after=wait)
+        return _installation_wide(f"{said} (rate limited)", wait)
     if status >= 500:
         return RetryableError(said, retry_after=wait)
     if status == 401:
@@ -114,6 +114,15 @@ def map_error(exc: GithubException, method: str, path: str, installation_id: int
         return PermanentError(f"{said}. GitHub refused the check run as invalid"
                               + (f" ({errors})" if errors else "") + "; the commit may no longer exist")
     return PermanentError(said)
+
+
+def _installation_wide(message: str, wait: float | None) -> RetryableError:
+    """GitHub's rate limit covers the whole installation, not this one check: ask the outbox to hold back
+    every GitHub row (scope="integration"), where the outbox supports scopes."""
+    try:
+        return RetryableError(message, retry_after=wait, scope="integration")
+    except TypeError:  # an outbox without scopes: the wait then applies to this row only
+        return RetryableError(message, retry_after=wait)
 
 
 def retry_after(headers: dict) -> float | None:
