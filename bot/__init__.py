@@ -16,6 +16,8 @@ COMPONENTS = (
     "bot.pricing_ext",
     "bot.health",
     "bot.api",
+    "bot.dashboard",
+    "bot.preflight",
     "bot.github",
 )
 

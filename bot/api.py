@@ -51,10 +51,14 @@ def post_usage():
     pricer = get_pricer()
     try:
         with get_db().transaction() as session:
-            results = ingest(session, events, pricer, settings().warn_threshold)
-            keys = sorted({r.story for r in results if r.story})
-            stories = {s.key: story_summary(s, settings().warn_threshold)
-                       for s in session.scalars(select(Story).where(Story.key.in_(keys)))}
+            outcome = ingest(session, events, pricer, settings().warn_threshold)
+            results = outcome.events
+            stories = {c.story.key: story_summary(c.story, settings().warn_threshold) for c in outcome.changes}
+            # Stories only named by duplicates did not change; they are still reported.
+            missing = {r.story for r in results if r.story} - stories.keys()
+            stories.update({s.key: story_summary(s, settings().warn_threshold)
+                            for s in session.scalars(select(Story).where(Story.key.in_(missing)))})
+            stories = dict(sorted(stories.items()))
     except EventConflict as exc:
         path = f"events[{exc.index}].event_id" if isinstance(body, dict) and "events" in body else "event_id"
         return error(409, "event_conflict", f"{exc}; nothing of this request was stored",

@@ -233,5 +233,9 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
         click.echo(f"  {name:<16}{text}")
 
 
-# Command groups of the integrations, one line each.
-main.add_command(__import__("bot.github.cli", fromlist=["github"]).github)
+# Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
+from bot.breakers import breaker  # noqa: E402
+from bot.github.cli import github  # noqa: E402
+
+main.add_command(breaker)
+main.add_command(github)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     # --- pricing ---
     prices_file: Path | None = None
 
+    # --- circuit breakers (preflight) ---
+    run_max_tokens: int | None = Field(default=None, gt=0)
+    run_max_usd: Decimal | None = Field(default=None, gt=0)
+    run_max_tool_calls: int | None = Field(default=None, gt=0)
+    max_consecutive_errors: int = Field(default=3, ge=1)
+
     # --- outbox ---
 
     # --- github ---

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from bot.budgets import Status
@@ -14,9 +15,12 @@ from bot.models import Story
 
 @dataclass(frozen=True)
 class StoryChange:
-    """A story whose spend or budget just changed, with its status before and after the change."""
+    """A story whose spend or budget just changed, with its status before and after the change.
 
-    story: Story
+    `story` is a read-only view of the story row as it stands after the change (attribute access like
+    the `Story` model); to change the story, load it with `session.get(Story, change.story.key)`."""
+
+    story: Story | Row
     before: Status
     after: Status
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
@@ -186,7 +185,7 @@ class UsageEventIn(BaseModel):
                 raise ValueError(f"attribute names must be 1-{MAX_ATTRIBUTE_KEY} characters: {key[:80]!r}")
             if len(item) > MAX_ATTRIBUTE_VALUE:
                 raise ValueError(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE} characters")
-        return value
+        return dict(sorted(value.items()))
 
     @model_validator(mode="after")
     def _one_way_of_counting(self) -> "UsageEventIn":
@@ -221,8 +220,8 @@ class UsageEventIn(BaseModel):
 
     def content_hash(self) -> str:
         """Fingerprint of what the client sent (defaults excluded), to tell a retry from a clash."""
-        data = self.model_dump(mode="json", exclude_unset=True)
-        return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        # Field order is fixed by the model and attributes are stored sorted, so the JSON is canonical.
+        return hashlib.sha256(self.model_dump_json(exclude_unset=True).encode()).hexdigest()
 
 
 class UsageBatchIn(BaseModel):

@@ -104,7 +104,7 @@ def test_the_outbox_keeps_a_502_pending_and_kills_a_404(client, app, db):
         with db.session_factory() as session:
             first = session.scalar(select(OutboxRow))
             assert (first.state, first.attempts) == ("pending", 1) and "GitHub 502" in first.last_error
-        drain(app)
+        drain(app, seconds=3600)  # past any backoff
     with db.session_factory() as session:
         row = session.scalar(select(OutboxRow))
     assert (row.state, row.attempts) == ("dead", 2) and "installed" in row.last_error

@@ -242,3 +242,11 @@ def test_openapi_document_is_generated_from_the_models(client):
 
     assert "/api/v1/usage" in document["paths"]
     assert "event_id" in document["components"]["schemas"]["UsageEventIn"]["required"]
+
+
+def test_retry_with_attributes_in_another_order_is_a_duplicate(client, auth):
+    post(client, auth, event(attributes={"team": "core", "cost_center": "cc-1"}))
+
+    again = post(client, auth, event(attributes={"cost_center": "cc-1", "team": "core"}))
+
+    assert again.status_code == 200 and again.json["duplicates"] == 1

@@ -1,8 +1,8 @@
-"""Core tables: usage ledger, stories, daily rollups, sprints, API tokens, webhook deliveries, outbox.
+"""Core tables: usage ledger, stories, daily rollups, sprints, kill switches, API tokens, webhook deliveries, outbox.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 00:12:05.945513
+Create Date: 2026-11-27 00:26:12.191102
 """
 from alembic import op
 import sqlalchemy as sa
@@ -26,6 +26,19 @@ def upgrade() -> None:
     sa.UniqueConstraint('name', name=op.f('uq_api_tokens_name')),
     sa.UniqueConstraint('secret_sha256', name=op.f('uq_api_tokens_secret_sha256'))
     )
+    op.create_table('breakers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('target', sa.String(length=200), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('tripped_by', sa.String(length=200), nullable=True),
+    sa.Column('tripped_at', bot.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cleared_at', bot.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_breakers'))
+    )
+    with op.batch_alter_table('breakers', schema=None) as batch_op:
+        batch_op.create_index('ix_breakers_scope_target', ['scope', 'target'], unique=False)
+
     op.create_table('deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=20), nullable=False),
@@ -157,4 +170,8 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('deliveries')
+    with op.batch_alter_table('breakers', schema=None) as batch_op:
+        batch_op.drop_index('ix_breakers_scope_target')
+
+    op.drop_table('breakers')
     op.drop_table('api_tokens')
