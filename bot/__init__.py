@@ -19,6 +19,7 @@ COMPONENTS = (
     "bot.dashboard",
     "bot.preflight",
     "bot.outbox",
+    "bot.github",
 )
 
 

@@ -239,3 +239,6 @@ from bot.outbox.cli import register_commands as register_outbox_commands  # noqa
 
 main.add_command(breaker)
 register_outbox_commands(main)  # worker, outbox, run
+from bot.github.cli import github  # noqa: E402
+
+main.add_command(github)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/budgetbot.sqlite3').resolve()}"
@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)  # idle worker looks for due rows this often
 
     # --- github ---
+    github_webhook_secret: SecretStr | None = None
+    github_app_id: int | None = Field(default=None, gt=0)
+    github_private_key: SecretStr | None = None  # PEM text; "\\n" escapes are accepted
+    github_private_key_path: Path | None = None
+    github_api_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    github_check_name: str = Field(default="within token budget", min_length=1, max_length=100)
+    github_override_label: str = Field(default="budget-override", min_length=1, max_length=50)
+    github_refresh_seconds: float = Field(default=30.0, ge=0)  # figure-only check updates: at most one a PR per this
+    github_timeout_seconds: int = Field(default=10, gt=0)
+
+    @field_validator("github_private_key_path")
+    @classmethod
+    def _github_key_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     # --- jira ---
 
