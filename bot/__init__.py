@@ -18,6 +18,7 @@ COMPONENTS = (
     "bot.api",
     "bot.dashboard",
     "bot.preflight",
+    "bot.jira",
 )
 
 

@@ -235,5 +235,7 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 
 # Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
 from bot.breakers import breaker  # noqa: E402
+from bot.jira.cli import jira_group  # noqa: E402
 
 main.add_command(breaker)
+main.add_command(jira_group)

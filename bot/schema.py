@@ -1,6 +1,7 @@
 """Imports every model module so `Base.metadata` holds the whole schema (for Alembic and tests)."""
 
 from bot import models  # noqa: F401
+from bot.jira import models as jira_models  # noqa: F401
 from bot.db import Base
 
 metadata = Base.metadata
