@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import Flask
-from sqlalchemy import distinct, select
+from sqlalchemy import distinct, literal, select
 from sqlalchemy.orm import Session
 
 from bot.budgets import usd_to_nano
@@ -19,7 +19,7 @@ from bot.jira.fields import FieldMap, field_map
 from bot.jira.issues import apply_budget, apply_fields, issue_state, upsert_sprint
 from bot.jira.models import JiraIssue
 from bot.keys import project_of
-from bot.models import Story
+from bot.models import OutboxRow, Story
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
@@ -115,11 +115,13 @@ def apply_issue(session: Session, settings, fmap: FieldMap, issue: dict, counts:
 
 def requeue_unwritten_spend(session: Session, settings) -> int:
     """Stories seen in Jira whose latest spend never reached it (a dead-lettered write, say)."""
-    rows = session.execute(select(Story, JiraIssue).join(JiraIssue, JiraIssue.key == Story.key).where(
-        JiraIssue.issue_id.is_not(None), Story.deleted.is_(False), Story.spent_tokens > 0,
+    pending = select(OutboxRow.id).where(OutboxRow.state == "pending",
+                                         OutboxRow.coalesce_key == literal("jira-spend:") + Story.key)
+    stories = session.scalars(select(Story).join(JiraIssue, JiraIssue.key == Story.key).where(
+        JiraIssue.issue_id.is_not(None), Story.deleted.is_(False), Story.spent_tokens > 0, ~pending.exists(),
         (JiraIssue.spend_written_tokens.is_(None)) | (JiraIssue.spend_written_tokens != Story.spent_tokens)))
     queued = 0
-    for story, _state in rows:
+    for story in stories:
         if not settings.jira_projects or project_of(story.key) in settings.jira_projects:
             queued += enqueue_spend(session, settings, story, delay=timedelta(0))
     return queued
@@ -132,9 +134,12 @@ def sync_sprints(client: JiraClient, db: Database, settings) -> int:
         with db.session_factory() as session:
             projects = sorted(session.scalars(select(distinct(Story.project)).join(
                 JiraIssue, JiraIssue.key == Story.key)))
-    seen = 0
+    seen, boards = 0, set()
     for project in projects:
         for board in _paged(client, "/rest/agile/1.0/board", {"projectKeyOrId": project, "type": "scrum"}):
+            if board["id"] in boards:
+                continue  # one board can span several projects
+            boards.add(board["id"])
             sprints = list(_paged(client, f"/rest/agile/1.0/board/{board['id']}/sprint", {}))
             with db.transaction() as session:
                 for sprint in sprints:
