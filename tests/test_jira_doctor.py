@@ -7,7 +7,7 @@ import responses
 
 from bot.config import load_settings
 from bot.jira.client import JiraClient, JiraRejected, JiraUnavailable, retry_after_seconds
-from bot.jira.fields import FieldError, resolve
+from bot.jira.fields import FieldError, field_map, resolve
 from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, field_list, fixture_copy
 
 ENV = {"BUDGETBOT_JIRA_URL": JIRA, "BUDGETBOT_JIRA_EMAIL": "budgetbot@example.com",
@@ -123,3 +123,26 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("30") == 30
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: go now
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+@responses.activate
+def test_healthz_shows_a_missing_field_without_asking_jira(app_with_jira):
+    client = app_with_jira.test_client()
+    assert client.get("/healthz").json["jira"] == {"mode": "ready", "fields": "not looked up yet"}
+    responses.get(f"{JIRA}/rest/api/3/field", json=[f for f in field_list() if f["name"] != "Token Budget"])
+    with pytest.raises(FieldError):
+        field_map(JiraClient(app_with_jira.config["SETTINGS"]), app_with_jira.config["SETTINGS"])
+
+    detail = client.get("/healthz").json["jira"]
+
+    assert detail["fields"].startswith("Jira has no field named 'Token Budget'") and len(responses.calls) == 1
+
+
+@pytest.fixture
+def app_with_jira(db_url):
+    from bot import create_app
+    from bot.db import get_db
+
+    app = create_app({"database_url": db_url, "jira_url": JIRA, "jira_email": "b@example.com", "jira_api_token": "t"})
+    yield app
+    get_db(app).dispose()

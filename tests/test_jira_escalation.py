@@ -50,6 +50,9 @@ def expected_over_comment(spent: str, used: str, cost: str) -> dict:
     def text(value, **extra):
         return {"type": "text", "text": value, **extra}
 
+    def bullet(item):
+        return {"type": "bulletList", "content": [{"type": "listItem", "content": [para(text(item))]}]}
+
     def cell(kind, value):
         return {"type": kind, "attrs": {}, "content": [para(text(value))] if value else [para()]}
 
@@ -63,10 +66,11 @@ def expected_over_comment(spent: str, used: str, cost: str) -> dict:
             {"type": "tableRow", "content": [cell("tableHeader", h) for h in ("", "Budget", "Spent", "Used")]},
             {"type": "tableRow", "content": [cell("tableCell", c) for c in ("Tokens", "12", spent, used)]}]},
         para(text("Top agents")),
-        {"type": "bulletList", "content": [{"type": "listItem", "content": [para(text(f"coder: {cost}, {spent} tokens"))]}]},
+        bullet(f"coder: {cost}, {spent} tokens"),
         para(text("Top models")),
-        {"type": "bulletList", "content": [{"type": "listItem", "content": [para(text(f"gpt-4o: {cost}, {spent} tokens"))]}]},
-        para(text("TES-14 in budgetbot", marks=[{"type": "link", "attrs": {"href": "https://budgetbot.test/stories/TES-14"}}])),
+        bullet(f"gpt-4o: {cost}, {spent} tokens"),
+        para(text("TES-14 in budgetbot",
+                  marks=[{"type": "link", "attrs": {"href": "https://budgetbot.test/stories/TES-14"}}])),
     ]}
 
 
@@ -120,7 +124,7 @@ def test_back_under_removes_the_label_and_a_later_crossing_edits_the_same_commen
     assert requests_made(jira_http, before + 2) == [
         "PUT /rest/api/3/issue/TES-14", "GET /rest/api/3/issue/TES-14/transitions",
         "POST /rest/api/3/issue/TES-14/transitions", "PUT /rest/api/3/issue/TES-14/comment/10000"]
-    assert calls(jira_http, "POST", "/rest/api/3/issue/TES-14/comment").__len__() == 1
+    assert len(calls(jira_http, "POST", "/rest/api/3/issue/TES-14/comment")) == 1
 
 
 def test_transition_already_done_is_not_an_error(app, client, db, jira_http):

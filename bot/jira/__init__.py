@@ -22,4 +22,4 @@ def init_app(app: Flask) -> None:
     store.reset()
     settings = app.config["SETTINGS"]
     mode = "off" if not settings.jira_url else ("ready" if is_configured(settings) else "dry-run (no credentials)")
-    DETAILS["jira"] = lambda _session: mode
+    DETAILS["jira"] = lambda _session: {"mode": mode, "fields": fields.status()}

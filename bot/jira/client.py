@@ -52,15 +52,17 @@ def is_configured(settings) -> bool:
 class JiraClient:
     """Jira over HTTP. Reads go out always; writes go through `write`, which only records them in dry-run."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings, timeout: float | None = None) -> None:
         self.settings = settings
         self.base = (settings.jira_url or "").rstrip("/")
         self.configured = is_configured(settings)
-        # Data Center speaks v2 with wiki markup; Cloud (and any unconfigured dry-run) speaks v3 with ADF.
-        self.cloud = not (settings.jira_personal_access_token and not settings.jira_email)
+        # Data Center (a personal access token and no Cloud credentials) speaks v2 with wiki markup;
+        # Cloud, and an unconfigured dry-run, speak v3 with ADF.
+        cloud_credentials = bool(settings.jira_email and settings.jira_api_token)
+        self.cloud = cloud_credentials or settings.jira_personal_access_token is None
         self.api = "/rest/api/3" if self.cloud else "/rest/api/2"
         auth: dict[str, Any] = {}
-        if settings.jira_email and settings.jira_api_token:
+        if cloud_credentials:
             auth["basic_auth"] = (settings.jira_email, settings.jira_api_token.get_secret_value())
         elif settings.jira_personal_access_token:
             auth["token_auth"] = settings.jira_personal_access_token.get_secret_value()
@@ -69,7 +71,7 @@ class JiraClient:
         # get_server_info=False: no hidden GET /serverInfo when the client is built.
         self._jira = jira.JIRA(server=self.base or "http://jira.invalid", options={
             "rest_api_version": self.api.rsplit("/", 1)[1], "check_update": False},
-            get_server_info=False, max_retries=0, timeout=settings.jira_timeout, **auth)
+            get_server_info=False, max_retries=0, timeout=timeout or settings.jira_timeout, **auth)
 
     def url(self, path: str) -> str:
         return f"{self.base or '${BUDGETBOT_JIRA_URL}'}{path}"

@@ -98,7 +98,7 @@ def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> 
                     "here until a person raises the budget or splits the story."})
     else:
         doc.append({"type": "paragraph", "text": f"Note: {story.key} is back within its budget (the budget was "
-                    "raised or spend corrected); the over-token-budget label was removed."})
+                    f"raised or spend corrected); the {settings.jira_over_budget_label} label was removed."})
     rows = []
     if story.budget_tokens is not None:
         rows.append(["Tokens", f"{story.budget_tokens:,}", f"{story.spent_tokens:,}", _pct(verdict.tokens_pct)])

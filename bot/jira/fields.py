@@ -123,6 +123,15 @@ def field_map(client, settings, *, refresh: bool = False) -> FieldMap:
     return resolved
 
 
+def status() -> str:
+    """For /healthz: the last field look-up's outcome in this process (no request is made)."""
+    with _lock:
+        latest = max(_cache.values(), key=lambda entry: entry[0], default=None)
+    if latest is None:
+        return "not looked up yet"
+    return str(latest[1]) if isinstance(latest[1], FieldError) else "ok"
+
+
 def clear_cache() -> None:
     with _lock:
         _cache.clear()

@@ -62,7 +62,7 @@ def receive():
         # Fail closed (DESIGN rule 6): without a secret anyone could set budgets, so nothing is accepted.
         return _answer(401, error="webhook_secret_not_set", message="set BUDGETBOT_JIRA_WEBHOOK_SECRET and the "
                        "same secret on the Jira webhook (unsigned webhooks are accepted only in dry-run)")
-    payload = request.get_json(silent=True)
+    payload = request.get_json(force=True, silent=True)
     if not isinstance(payload, dict):
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
@@ -102,7 +102,8 @@ def _first_delivery(session: Session, delivery_id: str, event: str) -> bool:
 def _fields(settings) -> FieldMap | None:
     """The field list (cached). Without it, changelog items are matched by the configured field name."""
     try:
-        return field_map(JiraClient(settings), settings)
+        # A short timeout: Jira waits for our answer, and a slow field list must not make it retry.
+        return field_map(JiraClient(settings, timeout=min(3.0, settings.jira_timeout)), settings)
     except (FieldError, JiraRejected, JiraUnavailable) as exc:
         log.warning("Jira field list unavailable (%s); matching the budget field by name only", exc)
         return None
