@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app, has_app_context
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.budgets import nano_to_usd
@@ -14,7 +15,7 @@ from bot.hooks import StoryChange
 from bot.jira.models import JiraIssue
 from bot.keys import project_of
 from bot.ledger import judge_story
-from bot.models import Story, UsageEvent
+from bot.models import OutboxRow, Story, UsageEvent
 from bot.outbox import enqueue
 from bot.stories import breakdown
 
@@ -53,13 +54,17 @@ def on_budget_changed(session: Session, changes: list[StoryChange]) -> None:
 
 def enqueue_spend(session: Session, settings, story: Story, delay: timedelta | None = None) -> bool:
     """Queue a Token Spend write, coalesced per story and held back `jira_spend_interval` seconds so a burst
-    of usage events is one PUT. Nothing is queued when Jira already shows these figures."""
+    of usage events is one PUT. The row carries only the key: the sender writes the spend as it is then,
+    so an ingest that finds a row already pending costs one indexed SELECT and no write."""
+    coalesce_key = f"jira-spend:{story.key}"
+    if session.scalar(select(OutboxRow.id).where(OutboxRow.coalesce_key == coalesce_key,
+                                                 OutboxRow.state == "pending").limit(1)) is not None:
+        return True
     nano = story.spent_nano_usd if settings.jira_spend_usd_field else None
     state = session.get(JiraIssue, story.key)
     if state is not None and (state.spend_written_tokens, state.spend_written_nano_usd) == (story.spent_tokens, nano):
-        return False
-    payload = {"key": story.key, "tokens": story.spent_tokens, "nano_usd": nano}
-    enqueue(session, "jira.spend", payload, coalesce_key=f"jira-spend:{story.key}",
+        return False  # Jira already shows these figures
+    enqueue(session, "jira.spend", {"key": story.key}, coalesce_key=coalesce_key,
             delay=timedelta(seconds=settings.jira_spend_interval) if delay is None else delay)
     return True
 

@@ -37,10 +37,13 @@ def _key(payload: dict) -> str:
 
 @sender("jira.spend", integration="jira")
 def send_spend(payload: dict, ctx: SendContext) -> dict | None:
-    """PUT the story's Token Spend (and USD spend, if configured); nothing when Jira already has the value."""
+    """PUT the story's Token Spend as the ledger has it now (and USD spend, if configured); nothing when
+    Jira already shows it."""
     settings, key = ctx.settings, _key(payload)
-    tokens = int(payload["tokens"])
-    nano = payload.get("nano_usd") if settings.jira_spend_usd_field else None
+    spent = store.story_spend(settings, key)
+    if spent is None:
+        return {"skipped": "no such story"}
+    tokens, nano = spent[0], (spent[1] if settings.jira_spend_usd_field else None)
     if not ctx.dry_run and store.spend_written(settings, key) == (tokens, nano):
         return {"skipped": "unchanged"}
     client = JiraClient(settings)

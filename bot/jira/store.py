@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.db import make_engine, utcnow
 from bot.jira.models import JiraComment, JiraIssue
 from bot.ledger import dialect_insert
+from bot.models import Story
 
 log = logging.getLogger(__name__)
 # A sender runs outside the caller's unit of work, so it writes in its own single-statement transactions.
@@ -89,6 +90,13 @@ def save_comment_id(settings, key: str, marker: str, value: str) -> None:
     _write(settings, lambda session: _upsert(
         session, JiraComment, {"key": key, "marker": marker, "comment_id": value, "created_at": now,
                                "updated_at": now}, ["key", "marker"], {"comment_id": value, "updated_at": now}))
+
+
+def story_spend(settings, key: str) -> tuple[int, int] | None:
+    """The story's live totals (tokens, nano-USD), read beside the worker."""
+    with Session(_engine(settings.database_url)) as session:
+        row = session.execute(select(Story.spent_tokens, Story.spent_nano_usd).where(Story.key == key)).first()
+    return (int(row[0]), int(row[1])) if row else None
 
 
 def spend_written(settings, key: str) -> tuple[int | None, int | None]:
