@@ -201,3 +201,12 @@ def test_issue_created_with_budget_in_fields_reads_the_value(client, db, jira_ht
 
     assert response.json["result"] == "budget_changed" and story(db, "KAN-3").budget_tokens == 300_000
     assert JIRA in calls(jira_http)[0].request.url
+
+
+def test_an_issue_without_a_valid_key_is_400_naming_the_field(client, db, jira_http):
+    payload = fixture_copy("jira__issue_updated__custom_field.json")
+    payload["issue"]["key"] = "not a key" * 20
+
+    response = post_webhook(client, payload)
+
+    assert response.status_code == 400 and response.json["errors"][0]["path"] == "issue.key"

@@ -10,7 +10,7 @@ def init_app(app: Flask) -> None:
     from bot import hooks
     from bot.health import DETAILS
     from bot.jira import escalation, fields, senders, store  # noqa: F401 - senders register on import
-    from bot.jira.client import is_configured
+    from bot.jira.client import forget_clients, is_configured
     from bot.jira.webhook import bp
     from bot.outbox import register_integration
 
@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     hooks.listen(hooks.SPEND_CHANGED)(escalation.on_spend_changed)
     hooks.listen(hooks.BUDGET_CHANGED)(escalation.on_budget_changed)
     fields.clear_cache()
+    forget_clients()
     store.reset()
     settings = app.config["SETTINGS"]
     mode = "off" if not settings.jira_url else ("ready" if is_configured(settings) else "dry-run (no credentials)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,11 +50,30 @@ def is_configured(settings) -> bool:
     return bool(settings.jira_url) and (cloud or settings.jira_personal_access_token is not None)
 
 
+_clients: dict[tuple, "JiraClient"] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(settings, timeout: float | None = None) -> "JiraClient":
+    """A client per site, credentials and timeout, kept so its HTTP connections are reused between sends."""
+    secrets = tuple(s.get_secret_value() if s is not None else None
+                    for s in (settings.jira_api_token, settings.jira_personal_access_token))
+    key = (settings.jira_url, settings.jira_email, secrets, timeout or settings.jira_timeout)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = JiraClient(settings, timeout)
+        return _clients[key]
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
+
+
 class JiraClient:
     """Jira over HTTP. Reads go out always; writes go through `write`, which only records them in dry-run."""
 
     def __init__(self, settings, timeout: float | None = None) -> None:
-        self.settings = settings
         self.base = (settings.jira_url or "").rstrip("/")
         self.configured = is_configured(settings)
         # Data Center (a personal access token and no Cloud credentials) speaks v2 with wiki markup;

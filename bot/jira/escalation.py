@@ -28,8 +28,8 @@ def _settings():
         log.error("Jira listener ran without an app context; reconcile will catch up")
         return None
     settings = current_app.config["SETTINGS"]
-    # No Jira URL and not in dry-run: Jira is not used at all, so nothing is queued for it.
-    return settings if settings.jira_url or settings.dry_run else None
+    # No Jira URL: Jira is not used at all (not even in dry-run), so nothing is queued for it.
+    return settings if settings.jira_url else None
 
 
 def _in_scope(settings, story: Story) -> bool:

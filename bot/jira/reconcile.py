@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.budgets import usd_to_nano
 from bot.db import Database, get_db
-from bot.jira.client import JiraClient, is_configured
+from bot.jira.client import JiraClient, client_for, is_configured
 from bot.jira.escalation import enqueue_spend
 from bot.jira.fields import FieldMap, field_map
 from bot.jira.issues import apply_budget, apply_fields, issue_state, upsert_sprint
@@ -51,7 +51,7 @@ def run(app: Flask) -> dict:
 
 def reconcile(settings, db: Database, jql: str | None = None) -> dict:
     """Mirror budgets and story details from Jira, queue Token Spend writes where Jira differs. Returns counts."""
-    client = JiraClient(settings)
+    client = client_for(settings)
     fmap = field_map(client, settings, refresh=True)
     counts: Counter = Counter()
     for issues in search(client, jql or default_jql(settings), fmap.wanted()):

@@ -6,7 +6,7 @@ import logging
 
 from bot.budgets import nano_to_usd
 from bot.jira import store
-from bot.jira.client import JiraClient, JiraRejected
+from bot.jira.client import JiraClient, JiraRejected, client_for
 from bot.jira.fields import FieldError, FieldMap, JiraField, field_map
 from bot.jira.render import PROPERTY_KEY, DocError, marker_property, to_adf, to_wiki, validate
 from bot.outbox import PermanentError, SendContext, sender
@@ -46,7 +46,7 @@ def send_spend(payload: dict, ctx: SendContext) -> dict | None:
     tokens, nano = spent[0], (spent[1] if settings.jira_spend_usd_field else None)
     if not ctx.dry_run and store.spend_written(settings, key) == (tokens, nano):
         return {"skipped": "unchanged"}
-    client = JiraClient(settings)
+    client = client_for(settings)
     fmap = _fields(client, ctx)
     values: dict[str, object] = {fmap.spend.id: tokens}
     if fmap.spend_usd is not None and nano is not None:
@@ -66,7 +66,7 @@ def send_comment(payload: dict, ctx: SendContext) -> dict | None:
         raise PermanentError("jira.comment payload has no marker")
     try:
         doc = validate(payload.get("doc"))
-        client = JiraClient(settings)
+        client = client_for(settings)
         body = {"body": to_adf(doc) if client.cloud else to_wiki(doc, marker)}
     except DocError as exc:
         raise PermanentError(f"jira.comment for {key}: {exc}") from None
@@ -108,7 +108,7 @@ def send_labels(payload: dict, ctx: SendContext) -> dict | None:
     ops += [{"remove": label} for label in payload.get("remove") or []]
     if not ops:
         return None
-    client = JiraClient(ctx.settings)
+    client = client_for(ctx.settings)
     client.write(ctx, "PUT", f"{client.api}/issue/{key}", {"update": {"labels": ops}})
     return {"labels": ops}
 
@@ -117,7 +117,7 @@ def send_labels(payload: dict, ctx: SendContext) -> dict | None:
 def send_transition(payload: dict, ctx: SendContext) -> dict | None:
     """Move the issue through the configured transition, found by name and posted by its id."""
     key, name = _key(payload), str(payload.get("name") or "")
-    client = JiraClient(ctx.settings)
+    client = client_for(ctx.settings)
     if not client.configured and ctx.dry_run:
         client.write(ctx, "POST", f"{client.api}/issue/{key}/transitions",
                      {"transition": {"id": f"<id of transition {name}>"}})

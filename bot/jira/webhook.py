@@ -10,10 +10,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from bot.db import get_db, utcnow
-from bot.jira.client import JiraClient, JiraRejected, JiraUnavailable
+from bot.jira.client import JiraRejected, JiraUnavailable, client_for
 from bot.jira.fields import FieldError, FieldMap, field_map
 from bot.jira.issues import apply_budget, apply_fields
-from bot.keys import project_of
+from bot.keys import InvalidStoryKey, normalize_key, project_of
 from bot.ledger import dialect_insert
 from bot.models import Delivery, Story
 
@@ -77,10 +77,11 @@ def receive():
         log.warning("Jira webhook event %r is not handled (add it to HANDLERS or IGNORED)", event)
         return _answer(202, result="unknown_event", event=event)
     issue = payload.get("issue")
-    if not isinstance(issue, dict) or not isinstance(issue.get("key"), str):
-        return _answer(400, error="invalid_issue", message=f"{event} without issue.key",
-                       errors=[{"path": "issue.key", "message": "required"}])
-    key = issue["key"].upper()
+    try:
+        key = normalize_key(issue["key"])  # type: ignore[index]
+    except (TypeError, KeyError, AttributeError, InvalidStoryKey):
+        return _answer(400, error="invalid_issue", message=f"{event} without a valid issue.key",
+                       errors=[{"path": "issue.key", "message": "a Jira issue key such as PROJ-123 is required"}])
     if settings.jira_projects and project_of(key) not in settings.jira_projects:
         return _answer(200, result="ignored", event=event, reason=f"project {project_of(key)} is not configured")
     fmap = _fields(settings) if handler is not on_issue_deleted else None
@@ -103,7 +104,7 @@ def _fields(settings) -> FieldMap | None:
     """The field list (cached). Without it, changelog items are matched by the configured field name."""
     try:
         # A short timeout: Jira waits for our answer, and a slow field list must not make it retry.
-        return field_map(JiraClient(settings, timeout=min(3.0, settings.jira_timeout)), settings)
+        return field_map(client_for(settings, timeout=min(3.0, settings.jira_timeout)), settings)
     except (FieldError, JiraRejected, JiraUnavailable) as exc:
         log.warning("Jira field list unavailable (%s); matching the budget field by name only", exc)
         return None
