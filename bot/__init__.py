@@ -20,6 +20,7 @@ COMPONENTS = (
     "bot.preflight",
     "bot.outbox",
     "bot.github",
+    "bot.jira",
 )
 
 

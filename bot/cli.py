@@ -242,3 +242,6 @@ register_outbox_commands(main)  # worker, outbox, run
 from bot.github.cli import github  # noqa: E402
 
 main.add_command(github)
+from bot.jira.cli import jira_group  # noqa: E402
+
+main.add_command(jira_group)

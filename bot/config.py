@@ -65,6 +65,22 @@ class Settings(BaseSettings):
         return value
 
     # --- jira ---
+    jira_url: str | None = None  # https://your-site.atlassian.net, a Data Center base URL, or a test server
+    jira_email: str | None = None  # Cloud: the account's email, used with jira_api_token
+    jira_api_token: SecretStr | None = None  # Cloud API token
+    jira_personal_access_token: SecretStr | None = None  # Data Center personal access token (API v2, wiki markup)
+    jira_webhook_secret: SecretStr | None = None  # the secret set on the Jira webhook (X-Hub-Signature)
+    jira_budget_field: str = "Token Budget"
+    jira_spend_field: str = "Token Spend"
+    jira_spend_usd_field: str | None = None  # e.g. "Token Spend USD"; unset: only tokens are written
+    jira_story_points_field: str = "Story Points"
+    jira_sprint_field: str = "Sprint"
+    jira_spend_interval: int = Field(default=60, ge=0)  # seconds: at most one Token Spend write per story
+    jira_over_budget_label: str = "over-token-budget"
+    jira_escalation_user: str | None = None  # Cloud accountId (Data Center: username) mentioned when over
+    jira_over_budget_transition: str | None = None  # e.g. "Blocked": transition (or target status) name
+    jira_reconcile_jql: str | None = None  # default: the configured projects, updated in the last day
+    jira_timeout: float = Field(default=10.0, gt=0)  # seconds per HTTP request to Jira
 
     # --- slack and scrum ---
 

@@ -2,6 +2,7 @@
 
 from bot import models  # noqa: F401
 from bot.github import models as github_models  # noqa: F401
+from bot.jira import models as jira_models  # noqa: F401
 from bot.db import Base
 
 metadata = Base.metadata

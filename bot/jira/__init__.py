@@ -1,0 +1,26 @@
+"""Jira: "Token Budget" in (webhook, reconcile), "Token Spend" out and over-budget escalation (outbox senders)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
+    from bot import hooks
+    from bot.health import DETAILS
+    from bot.jira import escalation, fields, senders, store  # noqa: F401 - senders register on import
+    from bot.jira.client import forget_clients, is_configured
+    from bot.jira.webhook import bp
+    from bot.outbox import register_integration
+
+    register_integration("jira", is_configured)
+    app.register_blueprint(bp)
+    hooks.listen(hooks.SPEND_CHANGED)(escalation.on_spend_changed)
+    hooks.listen(hooks.BUDGET_CHANGED)(escalation.on_budget_changed)
+    fields.clear_cache()
+    forget_clients()
+    store.reset()
+    settings = app.config["SETTINGS"]
+    mode = "off" if not settings.jira_url else ("ready" if is_configured(settings) else "dry-run (no credentials)")
+    DETAILS["jira"] = lambda _session: {"mode": mode, "fields": fields.status()}

@@ -1,0 +1,98 @@
+"""Helpers for the Jira tests: a Jira site built from the recorded field list, signed webhooks, usage ingest."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+
+import responses
+
+from bot.db import get_db, utcnow
+from bot.ledger import ingest
+from bot.outbox.worker import run_once
+from bot.pricing_ext import get_pricer
+from bot.usage import UsageEventIn
+from conftest import load_fixture
+
+JIRA = "https://budgetbot-test.atlassian.net"
+SECRET = "webhook-s3cret"
+# The recorded issue_updated__custom_field payload changes customfield_10072 ("MJK - Number Field" at the time):
+# on this test site that field is the Token Budget (renamed since), so matching must go by fieldId.
+BUDGET_ID, SPEND_ID, USD_ID = "customfield_10072", "customfield_10073", "customfield_10074"
+
+
+def _custom(field_id: str, name: str, kind: str) -> dict:
+    custom = {"number": "com.atlassian.jira.plugin.system.customfieldtypes:float",
+              "string": "com.atlassian.jira.plugin.system.customfieldtypes:textfield"}[kind]
+    number = int(field_id.rsplit("_", 1)[1])
+    return {"id": field_id, "key": field_id, "name": name, "untranslatedName": name, "custom": True,
+            "orderable": True, "navigable": True, "searchable": True, "clauseNames": [f"cf[{number}]", name],
+            "schema": {"type": kind, "custom": custom, "customId": number}}
+
+
+def field_list(budget_kind: str = "number", usd: bool = False) -> list[dict]:
+    """The recorded 81-field GET /field answer plus the fields `budgetbot jira setup` would create."""
+    fields = load_fixture("jira/api__field_cloud.json")
+    fields += [_custom(BUDGET_ID, "Token Budget", budget_kind), _custom(SPEND_ID, "Token Spend", "number")]
+    if usd:
+        fields.append(_custom(USD_ID, "Token Spend USD", "number"))
+    return fields
+
+
+def jira_settings(db_url: str, **extra) -> dict:
+    return {"database_url": db_url, "jira_url": JIRA, "jira_email": "budgetbot@example.com",
+            "jira_api_token": "api-t0ken", "jira_webhook_secret": SECRET, "public_url": "https://budgetbot.test",
+            **extra}
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(client, payload: dict, identifier: str | None = "wh-1", secret: str | None = SECRET,
+                 signature: str | None = None):
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if identifier:
+        headers["X-Atlassian-Webhook-Identifier"] = identifier
+    if signature or secret:
+        headers["X-Hub-Signature"] = signature or sign(body, secret)
+    return client.post("/webhooks/jira", data=body, headers=headers)
+
+
+def fixture_copy(name: str) -> dict:
+    return copy.deepcopy(load_fixture(f"jira/{name}"))
+
+
+def mock_fields(rsps: responses.RequestsMock, **kwargs) -> None:
+    rsps.get(f"{JIRA}/rest/api/3/field", json=field_list(**kwargs))
+
+
+def use(app, key: str, tokens: int, n: int = 1, agent: str = "coder", model: str = "gpt-4o",
+        start: int = 0, cost_usd: str | None = None) -> None:
+    """`n` usage events of `tokens` input tokens each, every one its own transaction (as the API does)."""
+    settings = app.config["SETTINGS"]
+    with app.app_context():
+        for i in range(start, start + n):
+            event = UsageEventIn(event_id=f"{key}-{agent}-{i}", story=key, model=model, agent=agent,
+                                 input_tokens=tokens, output_tokens=0, cost_usd=cost_usd)
+            with get_db(app).transaction() as session:
+                ingest(session, [event], get_pricer(), settings.warn_threshold)
+
+
+def drain(app, after_seconds: float = 0) -> int:
+    """Run the outbox worker once, `after_seconds` from now."""
+    with app.app_context():
+        return run_once(get_db(app), app.config["SETTINGS"], now=utcnow() + timedelta(seconds=after_seconds))
+
+
+def calls(rsps: responses.RequestsMock, method: str | None = None, path: str | None = None) -> list:
+    return [c for c in rsps.calls if (method is None or c.request.method == method)
+            and (path is None or c.request.url.split("?")[0] == JIRA + path)]
+
+
+def body(call) -> object:
+    return json.loads(call.request.body)
