@@ -18,6 +18,8 @@ COMPONENTS = (
     "bot.api",
     "bot.dashboard",
     "bot.preflight",
+    "bot.slack",
+    "bot.scrum",
 )
 
 

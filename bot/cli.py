@@ -235,5 +235,8 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 
 # Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
 from bot.breakers import breaker  # noqa: E402
+from bot.scrum.cli import COMMANDS as _scrum_commands  # noqa: E402
 
 main.add_command(breaker)
+for _command in _scrum_commands:  # clock, digest, alerts
+    main.add_command(_command)
