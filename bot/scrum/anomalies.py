@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from bot.scrum.fmt import money
+from bot.scrum.fmt import day_label, money
 
 RULES = ("spend_spike", "run_cost", "runaway_run", "budget_share", "cost_jump")
 
@@ -58,7 +58,7 @@ def spend_spike(subject: str, daily: dict[date, int], day: date, *, factor: Deci
     if rolling_pct > 0 and spent * 100 <= rolling_pct * rolling:
         return None
     return Finding("spend_spike", subject, day,
-                   f"{label(subject).capitalize()} spent {money(spent)} on {day:%a %d %b}: "
+                   f"{_cap(label(subject))} spent {money(spent)} on {day_label(day)}: "
                    f"{Decimal(spent) / week:.1f}x the trailing 7-day average of {money(int(week))}",
                    details={"spent_nano": spent, "week_avg_nano": int(week), "rolling_avg_nano": int(rolling)})
 
@@ -96,7 +96,7 @@ def budget_share(subject: str, spent_nano: int, daily_budget_nano: int | None, d
         return None
     share = Decimal(spent_nano) * 100 / daily_budget_nano
     return Finding("budget_share", subject, day,
-                   f"{label(subject).capitalize()} spent {money(spent_nano)} on {day:%a %d %b}: {share:.0f}% of "
+                   f"{_cap(label(subject))} spent {money(spent_nano)} on {day_label(day)}: {share:.0f}% of "
                    f"the daily budget of {money(daily_budget_nano)} (limit {pct:g}%)",
                    details={"spent_nano": spent_nano, "daily_budget_nano": daily_budget_nano})
 
@@ -120,6 +120,10 @@ def cost_jump(agent: str, today: dict[str, tuple[int, int]], before: dict[str, t
                    f"switching to {', '.join(new_models)} (before: {old_models})",
                    details={"new_models": new_models, "per_call_before_nano": int(per_call_before),
                             "per_call_today_nano": int(per_call_today)})
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize(): it lowercases the rest of a name
 
 
 def _on(story_key: str | None) -> str:

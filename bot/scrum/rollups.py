@@ -46,7 +46,9 @@ def apply(session: Session, rows: list[dict], settings=None) -> None:
 def _add_to_run(runs: dict, row: dict, occurred: datetime, tokens: int, error: bool) -> None:
     run = runs.setdefault(row["run_id"], {"first": occurred, "nano": 0, "tokens": 0, "events": 0,
                                           "tool_calls": 0, "errors": 0, "outcomes": []})
-    run.update(last=occurred, story=row["story_key"], agent=row["agent"], model=row["model"])
+    # A run keeps the latest story and agent it named (an event without them does not erase them).
+    run.update(last=occurred, model=row["model"], story=row["story_key"] or run.get("story"),
+               agent=row["agent"] or run.get("agent"))
     run["nano"] += row["cost_nano_usd"]
     run["tokens"] += tokens
     run["events"] += 1
