@@ -142,16 +142,16 @@ def comment_doc(story: StoryBurn, sprint: SprintWindow, now: datetime, tz: ZoneI
     """The burn-down comment (Jira comment contract blocks); the Jira sender edits it in place daily."""
     day_part = f" · day {sprint.day_number(now)} of {len(sprint.days())}" if sprint.dated else ""
     doc: list[dict] = [{"type": "heading", "text": f"Token burn-down · {sprint.name}{day_part}"}]
-    figures = []
-    for unit in ("usd", "tokens"):
-        budget, spent = story.budget(unit), story.spent(unit)
-        if budget:
-            figures.append(f"{amount(budget, unit)} budget, {amount(spent, unit)} spent ({pct(spent, budget)}), "
-                           f"{amount(max(budget - spent, 0), unit)} remaining")
-        elif unit == "usd" or spent:
-            figures.append(f"{amount(spent, unit)} spent, no {'dollar' if unit == 'usd' else 'token'} budget")
-    doc.append({"type": "paragraph", "text": f"Status: {story.status.value.replace('_', ' ')}. " + "; ".join(figures)
-                + "."})
+    figures = [f"{amount(story.budget(unit), unit)} budget, {amount(story.spent(unit), unit)} spent "
+               f"({pct(story.spent(unit), story.budget(unit))}), "
+               f"{amount(max(story.budget(unit) - story.spent(unit), 0), unit)} remaining"
+               for unit in ("usd", "tokens") if story.budget(unit)]
+    if not story.budget_nano:
+        figures.append(f"{money(story.spent_nano)} spent")
+    if not story.budget_tokens:
+        figures.append(f"{tokens(story.spent_tokens)} tokens used")
+    status = story.status.value.replace("_", " ")
+    doc.append({"type": "paragraph", "text": f"Status: {status}. " + "; ".join(figures) + "."})
     doc.append({"type": "paragraph", "text": describe(worst_projection(story, sprint, now), sprint, now, tz)})
     if sprint.dated:
         rows, total = [], story.spent_nano - story.in_sprint("usd")
@@ -160,7 +160,8 @@ def comment_doc(story: StoryBurn, sprint: SprintWindow, now: datetime, tz: ZoneI
                 break
             toks, nano = story.daily.get(day, (0, 0))
             total += nano
-            rows.append([day_label(day), money(nano), tokens(toks), money(total)])
+            label = f"{day_label(day)} (today)" if day == now.date() else day_label(day)
+            rows.append([label, money(nano), tokens(toks), money(total)])
         doc.append({"type": "table", "header": ["Day (UTC)", "Spent", "Tokens", "Total spent"], "rows": rows[-14:]})
     for title, top in (("Top agents", story.top_agents), ("Top models", story.top_models)):
         if top:
