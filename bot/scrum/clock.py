@@ -95,7 +95,8 @@ class Clock:
             session.execute(module.insert(ClockLock).values(name=LOCK, holder=None, lease_until=now - lease)
                             .on_conflict_do_nothing(index_elements=["name"]))
             taken = session.execute(update(ClockLock).where(
-                ClockLock.name == LOCK, or_(ClockLock.holder == self.holder, ClockLock.lease_until < now))
+                ClockLock.name == LOCK,
+                or_(ClockLock.holder == self.holder, ClockLock.holder.is_(None), ClockLock.lease_until < now))
                 .values(holder=self.holder, lease_until=now + lease)).rowcount
         self.leader = taken == 1
         return self.leader
@@ -103,7 +104,7 @@ class Clock:
     def release(self) -> None:
         with self.db.transaction() as session:
             session.execute(update(ClockLock).where(ClockLock.name == LOCK, ClockLock.holder == self.holder)
-                            .values(holder=None, lease_until=utcnow()))
+                            .values(holder=None))
         self.leader = False
 
     def heartbeat(self, now: datetime | None = None) -> None:
@@ -139,6 +140,7 @@ class Clock:
             if last is not None and last >= fire_at:
                 return False  # already served (by the catch-up, or by the clock that held the lease before)
         fire_at = fire_at or now
+        log.info("clock job %s (scheduled %s)", name, fire_at.isoformat())
         error = None
         try:
             with self.app.app_context():
@@ -173,6 +175,8 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
     """A scheduler with the heartbeat and every job, not started. `scheduler.budgetbot_clock` is the Clock."""
     clock = clock or Clock(app)
     settings = app.config["SETTINGS"]
+    # APScheduler logs every run at INFO, the heartbeat's too (twice a minute); run_job logs what matters.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = scheduler_cls(timezone=ZoneInfo(settings.timezone),
                               job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(clock.heartbeat, IntervalTrigger(seconds=max(5, settings.clock_lease_seconds // 3)),
