@@ -113,7 +113,11 @@ def test_the_daily_budget_defaults_to_the_active_sprints_budgets_per_day(app, db
         set_story(db, f"PROJ-{n + 1}", sprint="Sprint 42", budget_nano_usd=250 * 10**9)  # $1,000 -> $100 a day
     ingest_events(app, db, [event("c1", at(), cost="10.50", agent="codex"), event("d1", at(), cost="9.50",
                                                                                   agent="devin")])
+    judged_at_ingest = alerts(db)
 
+    run_scan(app, db)
+
+    assert judged_at_ingest == []  # a derived daily budget costs a query: the clock's scan judges it
     assert alerts(db) == [("budget_share", "agent:codex", TODAY)]
 
 

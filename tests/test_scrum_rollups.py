@@ -7,7 +7,7 @@ import random
 from scrum_support import event, ingest_events
 from sqlalchemy import select
 
-from bot.scrum.models import RunStat, UsageDay
+from bot.scrum.models import AgentDay, RunStat, UsageDay
 from bot.scrum.rollups import rebuild, streaks
 
 
@@ -18,7 +18,8 @@ def snapshot(db):
         runs = {r.run_id: (r.story_key, r.agent, r.model, r.first_event_at, r.last_event_at, r.nano_usd, r.tokens,
                            r.events, r.tool_calls, r.errors, r.errors_since_ok, r.max_error_streak)
                 for r in session.scalars(select(RunStat))}
-    return days, runs
+        agents = {(a.day, a.agent): (a.tokens, a.nano_usd, a.events) for a in session.scalars(select(AgentDay))}
+    return days, runs, agents
 
 
 def test_live_rollups_equal_a_rebuild_from_the_ledger(app, db):
@@ -39,6 +40,7 @@ def test_live_rollups_equal_a_rebuild_from_the_ledger(app, db):
 
     assert snapshot(db) == live
     assert counts["runs"] == 3 and counts["usage_day_rows"] == len(live[0])
+    assert counts["agent_day_rows"] == len(live[2]) == 5 * 3  # 5 days x (codex, claude-code, none)
     assert sum(v[2] for v in live[0].values()) == 300
 
 

@@ -16,26 +16,25 @@ from bot.outbox import enqueue
 from bot.scrum import anomalies as rules
 from bot.scrum import blocks as bk
 from bot.scrum.fmt import day_label
-from bot.scrum.models import Alert, RunStat, UsageDay
+from bot.scrum.models import AgentDay, Alert, RunStat, UsageDay
 
 TITLES = {"spend_spike": "Spend spike", "run_cost": "Expensive run", "runaway_run": "Runaway run",
           "budget_share": "Over its share of the daily budget", "cost_jump": "Cost per call jumped"}
 MAX_ALERTS_IN_MESSAGE = 40
 
 
-def check_ingest(session: Session, run_ids: list[str], agent_days: list[tuple[date, str]], settings=None) -> list[Alert]:
-    """The rules judged on ingest: only the runs and (day, agent) totals the batch touched, by primary key."""
+def check_ingest(session: Session, runs: list, agent_totals: list[tuple[date, str, int]],
+                 settings=None) -> list[Alert]:
+    """The rules judged on ingest, on the totals the rollup upserts just returned (no query at all): run cost and
+    runaway runs on the batch's runs, and each (day, agent)'s share of BUDGETBOT_DAILY_BUDGET_USD."""
     settings = settings or _settings()
-    findings = _run_findings(session, settings, RunStat.run_id.in_(run_ids)) if run_ids else []
-    if agent_days and _on(settings, "budget_share"):
-        days, agents = sorted({d for d, _ in agent_days}), sorted({a for _, a in agent_days})
-        totals = session.execute(select(UsageDay.day, UsageDay.agent, func.sum(UsageDay.nano_usd))
-                                 .where(UsageDay.day.in_(days), UsageDay.agent.in_(agents))
-                                 .group_by(UsageDay.day, UsageDay.agent))
-        budgets = {day: daily_budget_nano(session, settings, day) for day in days}
-        for day, agent, nano in totals:
-            findings.append(rules.budget_share(f"agent:{agent}", int(nano), budgets[day], day,
-                                               pct=settings.anomaly_share_pct))
+    findings = _judge_runs(settings, runs)
+    # Only a configured daily budget is judged here: one derived from the sprint costs a query per batch, so
+    # the clock's scan (every few minutes) judges that one.
+    if _on(settings, "budget_share") and settings.daily_budget_usd is not None:
+        budget = usd_to_nano(settings.daily_budget_usd)
+        findings += [rules.budget_share(f"agent:{agent}", int(nano), budget, day, pct=settings.anomaly_share_pct)
+                     for day, agent, nano in agent_totals if agent]
     return raise_alerts(session, settings, findings)
 
 
@@ -48,8 +47,7 @@ def scan(session: Session, settings, now: datetime | None = None) -> list[Alert]
     org: dict[date, int] = defaultdict(int)
     agents: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for day, agent, nano in session.execute(
-            select(UsageDay.day, UsageDay.agent, func.sum(UsageDay.nano_usd)).where(UsageDay.day >= first)
-            .group_by(UsageDay.day, UsageDay.agent)):
+            select(AgentDay.day, AgentDay.agent, AgentDay.nano_usd).where(AgentDay.day >= first)):
         org[day] += int(nano)
         if agent:
             agents[agent][day] += int(nano)
@@ -80,14 +78,17 @@ def _spike(settings, subject: str, series: dict[date, int], day: date):
 
 
 def _run_findings(session: Session, settings, where) -> list:
-    cost, runaway = _on(settings, "run_cost"), _on(settings, "runaway_run")
-    if not (cost or runaway):
-        return []
-    max_nano = usd_to_nano(settings.anomaly_run_usd)
-    tripped = or_(RunStat.nano_usd > max_nano, RunStat.max_error_streak >= settings.anomaly_error_streak,
+    tripped = or_(RunStat.nano_usd > usd_to_nano(settings.anomaly_run_usd),
+                  RunStat.max_error_streak >= settings.anomaly_error_streak,
                   RunStat.tool_calls > settings.anomaly_run_tool_calls)
+    return _judge_runs(settings, session.scalars(select(RunStat).where(where, tripped).order_by(RunStat.run_id)))
+
+
+def _judge_runs(settings, runs) -> list:
+    cost, runaway = _on(settings, "run_cost"), _on(settings, "runaway_run")
+    max_nano = usd_to_nano(settings.anomaly_run_usd)
     found = []
-    for run in session.scalars(select(RunStat).where(where, tripped).order_by(RunStat.run_id)):
+    for run in runs:
         facts = rules.RunFacts(run.run_id, run.story_key, run.agent, run.model, run.nano_usd, run.events,
                                run.tool_calls, run.errors, run.max_error_streak, run.last_event_at)
         if cost:
@@ -124,12 +125,13 @@ def daily_budget_nano(session: Session, settings, day: date) -> int | None:
     if settings.daily_budget_usd is not None:
         return usd_to_nano(settings.daily_budget_usd)
     total, days = 0, 0
-    for sprint in session.scalars(select(Sprint).where(Sprint.state == "active")):
-        if sprint.start_at is None or sprint.end_at is None:
-            continue
-        total += int(session.scalar(select(func.sum(Story.budget_nano_usd)).where(
-            Story.sprint == sprint.name, Story.deleted.is_(False))) or 0)
-        days = max(days, (sprint.end_at.date() - sprint.start_at.date()).days + 1)
+    for start, end, budget in session.execute(
+            select(Sprint.start_at, Sprint.end_at, func.sum(Story.budget_nano_usd))
+            .join(Story, (Story.sprint == Sprint.name) & Story.deleted.is_(False), isouter=True)
+            .where(Sprint.state == "active", Sprint.start_at.is_not(None), Sprint.end_at.is_not(None))
+            .group_by(Sprint.id, Sprint.start_at, Sprint.end_at)):
+        total += int(budget or 0)
+        days = max(days, (end.date() - start.date()).days + 1)
     return total // days if total and days else None
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.budgets import judge
 from bot.models import Sprint, Story, StoryDay
 from bot.scrum.burndown import SprintWindow, StoryBurn
-from bot.scrum.models import Alert, UsageDay
+from bot.scrum.models import AgentDay, Alert, UsageDay
 
 TOP = 5
 
@@ -77,11 +77,11 @@ def load(session: Session, settings, now: datetime) -> DigestData:
         data.sprints.append(SprintFacts(window_, _stories(session, settings, sprint.name, window_, window)))
     first, last = window
     data.top_stories = _top(session, StoryDay.story_key, StoryDay, first, last)
-    data.top_agents = _top(session, UsageDay.agent, UsageDay, first, last)
+    data.top_agents = _top(session, AgentDay.agent, AgentDay, first, last)
     data.top_models = _top(session, UsageDay.model, UsageDay, first, last)
     data.window_nano, data.window_tokens = (int(v or 0) for v in session.execute(
-        select(func.sum(UsageDay.nano_usd), func.sum(UsageDay.tokens))
-        .where(UsageDay.day.between(first, last))).one())
+        select(func.sum(AgentDay.nano_usd), func.sum(AgentDay.tokens))
+        .where(AgentDay.day.between(first, last))).one())
     data.window_unpriced = int(session.scalar(select(func.sum(StoryDay.unpriced_events))
                                               .where(StoryDay.day.between(first, last))) or 0)
     since = datetime.combine(first, time(0), tz).astimezone(UTC)

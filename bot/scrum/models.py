@@ -31,6 +31,18 @@ class UsageDay(Base):
     __table_args__ = (Index("ix_scrum_usage_days_story_day", "story_key", "day"),)
 
 
+class AgentDay(Base):
+    """Per UTC day and agent ('' when none): what the spike and share rules read, one small row per agent."""
+
+    __tablename__ = "scrum_agent_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class RunStat(Base):
     """Running totals of one agent run (run_id), so run rules are judged at ingest without a ledger scan."""
 

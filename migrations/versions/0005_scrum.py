@@ -1,8 +1,8 @@
-"""Scrum and Slack tables: per agent/model daily rollups, run totals, alerts, the clock lease and run log, Slack messages.
+"""Scrum and Slack tables: daily rollups per story/agent/model and per agent, run totals, alerts, the clock lease and run log, Slack messages.
 
 Revision ID: 0005
 Revises: 0001
-Create Date: 2026-11-27 00:30:01.396544
+Create Date: 2026-11-27 00:39:28.220551
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,6 +16,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('scrum_agent_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('agent', sa.String(length=200), nullable=False),
+    sa.Column('tokens', sa.BigInteger(), nullable=False),
+    sa.Column('nano_usd', sa.BigInteger(), nullable=False),
+    sa.Column('events', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'agent', name=op.f('pk_scrum_agent_days'))
+    )
     op.create_table('scrum_alerts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('rule', sa.String(length=40), nullable=False),
@@ -106,3 +114,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_scrum_alerts_created_at'))
 
     op.drop_table('scrum_alerts')
+    op.drop_table('scrum_agent_days')
