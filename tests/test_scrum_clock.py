@@ -167,3 +167,13 @@ def test_start_runs_in_the_background_and_shutdown_frees_the_lease(app, db):
 def test_clock_module_is_what_the_procfile_runs():
     procfile = open(clock_module.__file__.replace("bot/scrum/clock.py", "Procfile")).read()
     assert "clock: budgetbot clock" in procfile
+
+
+def test_healthz_shows_the_clock(app, client):
+    with time_machine.travel(FRIDAY_9, tick=False):
+        Clock(app, holder="clock-1").run_job("digest")
+
+    clock = client.get("/healthz").json["clock"]
+
+    assert clock["holder"] == "clock-1"
+    assert clock["last_runs"] == {"digest": "2026-03-27T08:00:00+00:00"}

@@ -147,3 +147,16 @@ def test_report_window_covers_the_weekend_on_monday():
     assert report_window(date(2026, 3, 10), "mon-fri") == (date(2026, 3, 9), date(2026, 3, 9))
     assert report_window(date(2026, 3, 9), "mon-sun") == (date(2026, 3, 8), date(2026, 3, 8))
     assert report_window(date(2026, 3, 14), "mon-fri") == (date(2026, 3, 13), date(2026, 3, 13))  # a Saturday
+
+
+def test_slack_sections_stay_within_slacks_limits():
+    from bot.scrum import blocks
+
+    section = blocks.lines_section("*Over budget (400)*", [f"• <https://b.test/stories/PROJ-{n}|PROJ-{n}> "
+                                                           f"{'long summary ' * 5}" for n in range(400)])
+    text = section["text"]["text"]
+
+    assert len(text) <= 3000
+    assert text.endswith(" more") and "…and 3" in text.splitlines()[-1]
+    assert blocks.header("x" * 400)["text"]["text"] == "x" * 150
+    assert blocks.escape("a <b> & c") == "a &lt;b&gt; &amp; c"

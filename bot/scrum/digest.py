@@ -12,8 +12,8 @@ from bot.budgets import Status
 from bot.db import utcnow
 from bot.outbox import enqueue
 from bot.scrum import blocks as bk
+from bot.scrum.burndown import SprintWindow, StoryBurn, budget_unit, comment_doc, when, worst_projection
 from bot.scrum.chart import burndown_png
-from bot.scrum.burndown import SprintWindow, StoryBurn, budget_unit, comment_doc, describe, when, worst_projection
 from bot.scrum.digest_data import DigestData, SprintFacts, load
 from bot.scrum.fmt import amount, day_label, money, pct, tokens
 
@@ -72,7 +72,7 @@ def build(data: DigestData) -> Digest:
                                  "(counted as tokens only): add them to BUDGETBOT_PRICES_FILE"))
     alert_lines = [f"• {bk.escape(a.message)}" for a in data.alerts]
     blocks.append(bk.lines_section(f"*Anomalies since {day_label(first)}*", alert_lines or ["None."]))
-    blocks.append(bk.context(f"<{data.public_url}|budgetbot> · burn-down chart in the thread · "
+    blocks.append(bk.context(f"<{data.public_url}/|All stories in budgetbot> · burn-down chart in the thread · "
                              f"sent {data.schedule}"))
     digest = Digest(update_key=f"digest:{data.today.isoformat()}", blocks=blocks[:bk.MAX_BLOCKS],
                     text=f"Token digest for {day_label(data.today)}: {money(data.window_nano)} spent {span}",
@@ -162,6 +162,3 @@ def _link(data: DigestData, story: StoryBurn) -> str:
 
 def _url(data: DigestData, key: str) -> str:
     return f"{data.public_url}/stories/{key}"
-
-
-__all__ = ["Digest", "run", "build", "describe"]
