@@ -226,3 +226,18 @@ def test_digest_now_enqueues_for_the_worker(app, db, sprint, cli):
     burndowns = [row for row in rows(db, "jira.comment") if row.payload["marker"] == "burndown"]
     assert len(digests) == 1 and len(burndowns) == 5
 
+
+
+def test_a_sprint_without_dates_gets_figures_but_no_projection(app, db):
+    add_sprint(db, "Kanban", None, None)
+    set_story(db, "PROJ-9", sprint="Kanban", budget_nano_usd=5 * USD)
+    ingest_events(app, db, [event("k1", day(3), cost="1.00", story="PROJ-9")])
+
+    result = digest(app, db, MONDAY_9AM_BERLIN)
+
+    assert result.blocks[1]["text"]["text"].startswith("*Kanban*\nSpent *$1.00* of *$5.00* budgeted (20%)")
+    (key, doc), = result.comments
+    assert "table" not in [block["type"] for block in doc]
+    assert {"type": "bullets", "items": ["(not reported): $1.00 (100%), 1.1k tokens"]} in doc  # no agent named
+    assert doc[2]["text"] == "Kanban has no start and end dates, so there is no projection."
+    assert result.chart_png is None

@@ -124,6 +124,8 @@ def test_already_over_and_within_budget_and_no_budget():
         "At the current burn rate of 10k tokens/day the budget lasts the sprint; "
         "projected 14% of budget at sprint end (Mon 16 Mar).")
     assert describe(None, SPRINT, now, BERLIN).startswith("No budget set")
+    assert describe(None, SprintWindow("Kanban", None, None), now, BERLIN) == (
+        "Kanban has no start and end dates, so there is no projection.")
 
 
 def test_the_worst_of_token_and_dollar_budgets_is_projected():

@@ -121,6 +121,8 @@ def when(at: datetime, now: datetime, tz: ZoneInfo) -> str:
 
 def describe(p: Projection | None, sprint: SprintWindow, now: datetime, tz: ZoneInfo) -> str:
     """One sentence for people: when the budget runs out and where the sprint ends up."""
+    if not sprint.dated:
+        return f"{sprint.name} has no start and end dates, so there is no projection."
     if p is None:
         return "No budget set, so no projection: set a Token Budget on the story."
     end = f"sprint end ({day_label(sprint.end.astimezone(tz))})"
@@ -167,7 +169,7 @@ def comment_doc(story: StoryBurn, sprint: SprintWindow, now: datetime, tz: ZoneI
         if top:
             doc.append({"type": "paragraph", "text": title})
             doc.append({"type": "bullets", "items": [
-                f"{name or '(none)'}: {money(nano)} ({pct(nano, story.spent_nano)}), {tokens(toks)} tokens"
+                f"{name or '(not reported)'}: {money(nano)} ({pct(nano, story.spent_nano)}), {tokens(toks)} tokens"
                 for name, nano, toks in top[:5]]})
     doc.append({"type": "link", "text": f"{story.key} in budgetbot", "url": story_url})
     doc.append({"type": "paragraph", "text": f"Updated by budgetbot {schedule}; this comment is edited in place."})

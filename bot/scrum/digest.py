@@ -147,7 +147,7 @@ def _story_lists(stories: list[tuple[SprintWindow, StoryBurn]], data: DigestData
 
 def _spenders(data: DigestData) -> list[str]:
     def row(title: str, items, link: bool = False) -> str:
-        names = [f"{f'<{_url(data, n)}|{n}>' if link else bk.escape(n or '(none)')} {money(nano)}"
+        names = [f"{f'<{_url(data, n)}|{n}>' if link else bk.escape(n or '(not reported)')} {money(nano)}"
                  for n, nano, _ in items]
         return f"*{title}:* " + (" · ".join(names) if names else "no spend")
 
