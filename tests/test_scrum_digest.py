@@ -174,6 +174,7 @@ def test_an_empty_sprint_and_no_sprint_at_all(app, db):
     assert quiet.blocks[1]["text"]["text"] == ("*Sprint 44* · day 8 of 15 · ends Mon 16 Mar\n"
                                                "No stories with a budget or spend in this sprint yet.")
     assert quiet.comments == [] and quiet.chart_png is None
+    assert "chart" not in quiet.blocks[-1]["elements"][0]["text"]
     assert rows(db, "jira.comment") == []
     assert len(rows(db, "slack.message")) == 1  # the same day's update key: one message, updated
 

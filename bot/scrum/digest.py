@@ -72,13 +72,13 @@ def build(data: DigestData) -> Digest:
                                  "(counted as tokens only): add them to BUDGETBOT_PRICES_FILE"))
     alert_lines = [f"• {bk.escape(a.message)}" for a in data.alerts]
     blocks.append(bk.lines_section(f"*Anomalies since {day_label(first)}*", alert_lines or ["None."]))
-    blocks.append(bk.context(f"<{data.public_url}/|All stories in budgetbot> · burn-down chart in the thread · "
-                             f"sent {data.schedule}"))
+    chart = next((f for f in data.sprints if f.window.dated and any(s.budget_nano or s.budget_tokens
+                                                                       for s in f.stories)), None)
+    thread = " · burn-down chart in the thread" if chart is not None else ""
+    blocks.append(bk.context(f"<{data.public_url}/|All stories in budgetbot>{thread} · sent {data.schedule}"))
     digest = Digest(update_key=f"digest:{data.today.isoformat()}", blocks=blocks[:bk.MAX_BLOCKS],
                     text=f"Token digest for {day_label(data.today)}: {money(data.window_nano)} spent {span}",
                     comments=comments)
-    chart = next((f for f in data.sprints if f.window.dated and any(s.budget_nano or s.budget_tokens
-                                                                       for s in f.stories)), None)
     if chart is not None:
         digest.chart_title = f"{chart.window.name}: remaining budget"
         digest.chart_png = burndown_png(chart, data.now)
