@@ -21,6 +21,8 @@ COMPONENTS = (
     "bot.outbox",
     "bot.github",
     "bot.jira",
+    "bot.slack",
+    "bot.scrum",
 )
 
 

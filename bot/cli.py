@@ -245,3 +245,7 @@ main.add_command(github)
 from bot.jira.cli import jira_group  # noqa: E402
 
 main.add_command(jira_group)
+from bot.scrum.cli import COMMANDS as _scrum_commands  # noqa: E402
+
+for _command in _scrum_commands:  # clock, digest, alerts
+    main.add_command(_command)

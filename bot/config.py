@@ -83,12 +83,62 @@ class Settings(BaseSettings):
     jira_timeout: float = Field(default=10.0, gt=0)  # seconds per HTTP request to Jira
 
     # --- slack and scrum ---
+    slack_token: SecretStr | None = None  # bot token (xoxb-...): chat:write, files:write
+    slack_channel: str | None = None  # default channel of the digest and alerts (#name or id)
+    slack_api_url: str = "https://slack.com/api/"
+    timezone: str = "UTC"  # IANA name; the clock's cron times and the digest's days are in it
+    digest_time: str = Field(default="09:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    digest_days: str = "mon-fri"  # APScheduler day_of_week: mon-fri, mon,wed,fri, ...
+    digest_catch_up_hours: float = Field(default=12, ge=0)  # a missed digest is still sent this late, once
+    clock_lease_seconds: int = Field(default=90, ge=10)
+    anomaly_scan_minutes: int = Field(default=10, ge=1)
+    anomaly_rules_off: Annotated[list[str], NoDecode] = []  # spend_spike,run_cost,runaway_run,budget_share,cost_jump
+    daily_budget_usd: Decimal | None = Field(default=None, gt=0)  # unset: the active sprint's budgets / its days
+    anomaly_spike_factor: Decimal = Field(default=Decimal(2), gt=0)  # x the trailing 7-day average
+    anomaly_rolling_pct: Decimal = Field(default=Decimal(150), ge=0)  # % of the rolling average (0: off)
+    anomaly_rolling_days: int = Field(default=28, ge=2)
+    anomaly_min_daily_usd: Decimal = Field(default=Decimal(1), ge=0)  # smaller days are never a spike
+    anomaly_run_usd: Decimal = Field(default=Decimal(1), gt=0)
+    anomaly_error_streak: int = Field(default=3, ge=2)
+    anomaly_run_tool_calls: int = Field(default=200, ge=1)
+    anomaly_share_pct: Decimal = Field(default=Decimal(10), gt=0)  # of the daily budget, per agent or person
+    anomaly_cost_jump_factor: Decimal = Field(default=Decimal(2), gt=1)
+    anomaly_cost_jump_min_events: int = Field(default=5, ge=1)
 
     @field_validator("jira_projects", mode="before")
     @classmethod
     def _split_projects(cls, value: object) -> object:
         if isinstance(value, str):
             return [p.strip().upper() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("anomaly_rules_off", mode="before")
+    @classmethod
+    def _split_rules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [r.strip().lower() for r in value.split(",") if r.strip()]
+        return value
+
+    @field_validator("digest_days")
+    @classmethod
+    def _cron_days(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day_of_week=value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a day-of-week list (try mon-fri or mon,wed,fri)") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
         return value
 
     @field_validator("prices_file")

@@ -18,6 +18,7 @@ from bot.db import utcnow
 from bot.keys import project_of
 from bot.models import Story, StoryDay, UsageEvent
 from bot.pricing import Pricer
+from bot.scrum import rollups as scrum_rollups
 from bot.usage import UsageEventIn
 
 
@@ -87,6 +88,7 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
                                    row["priced"] if is_new else None, event.story))
         inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
     changes = _apply_totals(session, fresh, warn_threshold)
+    scrum_rollups.apply(session, fresh)  # per agent/model/run rollups + ingest-time anomaly rules
     hooks.emit(hooks.SPEND_CHANGED, session, changes)
     return IngestResult(results, changes)
 

@@ -3,6 +3,8 @@
 from bot import models  # noqa: F401
 from bot.github import models as github_models  # noqa: F401
 from bot.jira import models as jira_models  # noqa: F401
+from bot.scrum import models as scrum_models  # noqa: F401
+from bot.slack import models as slack_models  # noqa: F401
 from bot.db import Base
 
 metadata = Base.metadata

@@ -1,0 +1,91 @@
+"""Slack Block Kit builders within Slack's limits, and plain-text renderings of Slack blocks and Jira docs."""
+
+from __future__ import annotations
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters; everything else is shown as typed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def header(text: str) -> dict:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:MAX_HEADER], "emoji": True}}
+
+
+def section(text: str) -> dict:
+    if len(text) > MAX_SECTION:
+        text = text[:MAX_SECTION - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def lines_section(title: str, lines: list[str]) -> dict:
+    """A title and as many whole lines as fit in one section, then `…and N more`."""
+    text, shown = title, 0
+    for line in lines:
+        rest = len(lines) - shown - 1
+        tail = f"\n…and {rest} more" if rest else ""
+        if len(text) + 1 + len(line) + len(tail) > MAX_SECTION:
+            text += f"\n…and {len(lines) - shown} more"
+            break
+        text += "\n" + line
+        shown += 1
+    return section(text)
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
+
+
+def divider() -> dict:
+    return {"type": "divider"}
+
+
+def slack_as_text(blocks: list[dict]) -> str:
+    """Blocks as a person would read them in Slack (for `budgetbot digest --dry-run`)."""
+    out = []
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            out.append(f"=== {block['text']['text']} ===")
+        elif kind == "section":
+            out.append(_unmrkdwn(block["text"]["text"]))
+        elif kind == "context":
+            out.append("  " + " ".join(_unmrkdwn(e.get("text", "")) for e in block["elements"]))
+        elif kind == "divider":
+            out.append("-" * 40)
+        else:
+            out.append(f"[{kind}]")
+    return "\n".join(out)
+
+
+def _unmrkdwn(text: str) -> str:
+    import re
+
+    text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def doc_as_text(doc: list[dict]) -> str:
+    """A Jira comment (contract blocks) as plain text."""
+    out = []
+    for block in doc:
+        kind = block["type"]
+        if kind == "heading":
+            out.append(f"## {block['text']}")
+        elif kind == "paragraph":
+            out.append(block["text"])
+        elif kind == "bullets":
+            out.extend(f"  - {item}" for item in block["items"])
+        elif kind == "table":
+            rows = [block["header"], *block["rows"]]
+            widths = [max(len(str(r[i])) for r in rows) for i in range(len(block["header"]))]
+            out.extend("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        elif kind == "link":
+            out.append(f"{block['text']}: {block['url']}")
+        elif kind == "mention":
+            out.append(f"@{block['account_id']}")
+    return "\n".join(out)

@@ -1,0 +1,42 @@
+"""Formatting shared by the digest, burn-down comments and alerts: money, tokens, days, percentages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+NANO = Decimal(10**9)
+
+
+def money(nano: int | None, places: int = 2) -> str:
+    """Nano-dollars as `$1,234.56` (more places for tiny per-call costs)."""
+    if nano is None:
+        return "-"
+    value = (Decimal(nano) / NANO).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"-${-value:,}" if value < 0 else f"${value:,}"
+
+
+def tokens(count: int | None) -> str:
+    """`950`, `12.3k`, `4.56M` tokens: short enough for a table cell."""
+    if count is None:
+        return "-"
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if abs(count) >= size:
+            return f"{count / size:.3g}{suffix}"
+    return str(count)
+
+
+def amount(value: int | None, unit: str) -> str:
+    """A budget figure in its own unit: `usd` (nano-dollars) or `tokens`."""
+    return money(value) if unit == "usd" else f"{tokens(value)} tokens"
+
+
+def pct(part: int | Decimal, whole: int | Decimal | None) -> str:
+    if not whole:
+        return "-"
+    return f"{Decimal(part) * 100 / Decimal(whole):.0f}%"
+
+
+def day_label(day: date | datetime) -> str:
+    """`Mon 30 Mar`, as people say it in a stand-up."""
+    return f"{day:%a} {day.day} {day:%b}"
