@@ -235,5 +235,7 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 
 # Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
 from bot.breakers import breaker  # noqa: E402
+from bot.retro.cli import register as register_retro  # noqa: E402
 
 main.add_command(breaker)
+register_retro(main)  # retro, sprint, export
