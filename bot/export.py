@@ -1,4 +1,4 @@
-"""`budgetbot export`: ledger rows or grouped sums as CSV or JSON Lines for chargeback, streamed in constant memory."""
+"""The finance export: ledger rows or grouped sums as CSV or JSON Lines for chargeback, streamed in constant memory."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
 
-import click
-from flask import Flask
 from sqlalchemy import case, create_engine, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.cli import with_app
 from bot.keys import project_of
 from bot.models import UsageEvent as E
 from bot.retro.period import Period
@@ -28,6 +26,20 @@ RAW_FIELDS = ("event_id", "occurred_at", "story", "project", "team", "cost_cente
               "attributes")
 SUM_FIELDS = ("events", "unpriced_events", "input_tokens", "output_tokens", "cache_read_tokens",
               "cache_write_tokens", "reasoning_tokens", "tokens", "usd")
+
+
+@contextmanager
+def reading_session(engine: Engine) -> Iterator[Session]:
+    """A read-only session for a long export. The app's SQLite engine opens every transaction with BEGIN
+    IMMEDIATE (the write lock); an export must not hold ingest off for minutes, so on SQLite it reads
+    through a plain engine (in WAL mode a reader never blocks a writer)."""
+    own = create_engine(engine.url, connect_args={"timeout": 30}) if engine.dialect.name == "sqlite" else None
+    try:
+        with Session(own or engine) as session, session.begin():  # PostgreSQL: server-side cursors need one
+            yield session
+    finally:
+        if own is not None:
+            own.dispose()
 
 
 def _stream(session: Session, stmt):
@@ -102,46 +114,3 @@ def export_lines(session: Session, period: Period, fmt: str, group_by: str | Non
 
 def _text(value) -> str | None:
     return None if value is None else str(value)
-
-
-@click.command("export")
-@click.option("--from", "start", required=True, metavar="DATE", help="First day (UTC, YYYY-MM-DD).")
-@click.option("--to", "end", required=True, metavar="DATE", help="Last day, inclusive.")
-@click.option("--format", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True)
-@click.option("--group-by", type=click.Choice(GROUPS), help="Sum per this instead of one line per event.")
-@click.option("--project", metavar="KEY", help="Only this Jira project's stories.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
-@with_app
-def export(app: Flask, start: str, end: str, fmt: str, group_by: str | None, project: str | None,
-           out: Path | None) -> None:
-    """Ledger rows, or sums per story/team/cost center/agent/model/day, for finance's chargeback.
-    Streamed: any size, constant memory.
-
-    \b
-    budgetbot export --from 2026-03-01 --to 2026-03-31 --group-by cost_center > march.csv
-    budgetbot export --from 2026-03-01 --to 2026-03-31 --format jsonl --out march.jsonl
-    """
-    from bot.db import get_db
-    from bot.retro.period import PeriodError, date_range
-
-    try:
-        period = date_range(start, end)
-    except PeriodError as exc:
-        raise click.ClickException(str(exc)) from None
-    stream = out.open("w", encoding="utf-8", newline="") if out else click.get_text_stream("stdout")
-    engine = get_db().engine
-    if engine.dialect.name == "sqlite":
-        # The app's SQLite engine opens every transaction with BEGIN IMMEDIATE (the write lock); a long
-        # export must not hold ingest off, so it reads on a plain engine (WAL readers never block writers).
-        engine = create_engine(engine.url, connect_args={"timeout": 30})
-    try:
-        with Session(engine) as session, session.begin():
-            for line in export_lines(session, period, fmt, group_by, project.upper() if project else None):
-                stream.write(line)
-    finally:
-        if out:
-            stream.close()
-        if engine is not get_db().engine:
-            engine.dispose()
-    if out:
-        click.echo(f"wrote {out}", err=True)

@@ -1,15 +1,29 @@
-"""`budgetbot retro` and `budgetbot sprint add|list`: the retro report, and sprints for teams without Jira."""
+"""`budgetbot retro`, `sprint add|list` (sprints for teams without Jira) and `export` (finance's chargeback)."""
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 
 import click
 from flask import Flask
 
-from bot.cli import with_app
+from bot.export import GROUPS
 
 FORMATS = ("md", "html", "json")
+
+
+def with_app(command):
+    """bot.cli's `with_app`, looked up when the command runs: bot.cli imports this module at its end."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from bot.cli import with_app as give_app
+
+        return give_app(command)(*args, **kwargs)
+
+    return wrapper
 
 
 @click.command()
@@ -36,6 +50,7 @@ def retro(app: Flask, sprint_name: str | None, start: str | None, end: str | Non
     budgetbot retro --sprint "Sprint 42" --post slack
     """
     from bot.db import get_db
+    from bot.export import reading_session
     from bot.keys import InvalidStoryKey, normalize_key
     from bot.pricing_ext import get_pricer
     from bot.retro import post as posting
@@ -55,20 +70,21 @@ def retro(app: Flask, sprint_name: str | None, start: str | None, end: str | Non
         except InvalidStoryKey as exc:
             raise click.ClickException(f"--post: {exc}") from None
     settings = app.config["SETTINGS"]
-    with get_db().transaction() as session:
+    with reading_session(get_db().engine) as session:
         try:
             period = sprint_period(session, sprint_name) if sprint_name else date_range(start, end)
         except PeriodError as exc:
             raise click.ClickException(str(exc)) from None
         report = build(session, period, pricer=get_pricer(), warn_threshold=settings.warn_threshold,
                        project=project.upper() if project else None, economy=economy)
-        # Enqueued in the same transaction: the outbox sends after the commit (DESIGN rule 3).
-        if post == "slack":
-            sent = posting.post_slack(session, report, channel)
-            click.echo(f"queued {len(sent)} Slack message(s)", err=True)
-        elif jira_key:
-            posting.post_jira(session, report, jira_key)
-            click.echo(f"queued the retro comment on {jira_key}", err=True)
+    if post:  # through the outbox, never inline (DESIGN rule 3)
+        with get_db().transaction() as session:
+            if jira_key:
+                posting.post_jira(session, report, jira_key)
+                click.echo(f"queued the retro comment on {jira_key}", err=True)
+            else:
+                sent = posting.post_slack(session, report, channel)
+                click.echo(f"queued {len(sent)} Slack message(s)", err=True)
     text = {"md": render.to_markdown, "html": render.to_html, "json": render.to_json}[fmt](report)
     if out:
         out.write_text(text, encoding="utf-8")
@@ -132,8 +148,43 @@ def sprint_list(app: Flask) -> None:
         click.echo(f"{item.name}\t{state_of(item, now)}\t{when}\t{source}")
 
 
-def register(main: click.Group) -> None:
-    from bot.export import export
+@click.command("export")
+@click.option("--from", "start", required=True, metavar="DATE", help="First day (UTC, YYYY-MM-DD).")
+@click.option("--to", "end", required=True, metavar="DATE", help="Last day, inclusive.")
+@click.option("--format", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True)
+@click.option("--group-by", type=click.Choice(GROUPS), help="Sum per this instead of one line per event.")
+@click.option("--project", metavar="KEY", help="Only this Jira project's stories.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@with_app
+def export(app: Flask, start: str, end: str, fmt: str, group_by: str | None, project: str | None,
+           out: Path | None) -> None:
+    """Ledger rows, or sums per story/team/cost center/agent/model/day, for finance's chargeback.
+    Streamed: any size, constant memory.
 
+    \b
+    budgetbot export --from 2026-03-01 --to 2026-03-31 --group-by cost_center > march.csv
+    budgetbot export --from 2026-03-01 --to 2026-03-31 --format jsonl --out march.jsonl
+    """
+    from bot.db import get_db
+    from bot.export import export_lines, reading_session
+    from bot.retro.period import PeriodError, date_range
+
+    try:
+        period = date_range(start, end)
+    except PeriodError as exc:
+        raise click.ClickException(str(exc)) from None
+    stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    try:
+        with reading_session(get_db().engine) as session:
+            for line in export_lines(session, period, fmt, group_by, project.upper() if project else None):
+                stream.write(line)
+    finally:
+        if out:
+            stream.close()
+    if out:
+        click.echo(f"wrote {out}", err=True)
+
+
+def register(main: click.Group) -> None:
     for command in (retro, sprint, export):
         main.add_command(command)

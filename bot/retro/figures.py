@@ -247,7 +247,7 @@ def suggest_budgets(stories: Iterable[StoryFacts], min_group: int = 3) -> Sugges
 
 def _size_group(story: StoryFacts) -> str:
     if story.points:
-        return f"{story.points:g} points"
+        return f"{story.points:g} point{'' if story.points == 1 else 's'}"
     return f"{story.project}, unpointed"
 
 
