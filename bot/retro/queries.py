@@ -19,6 +19,11 @@ TOKENS = E.input_tokens + E.output_tokens
 UNPRICED = func.sum(case((E.priced.is_(False), 1), else_=0))
 
 
+def stream(session: Session, stmt):
+    """Rows in batches: without yield_per the ORM session fetches a whole result before the first row."""
+    return session.execute(stmt, execution_options={"yield_per": 1000})
+
+
 def attribute(session: Session, name: str):
     """`attributes[name]` as text. A literal key, not a bound parameter: PostgreSQL must see the same
     expression in SELECT and GROUP BY."""
@@ -65,7 +70,7 @@ def cube(session: Session, period: Period, project: str | None) -> list[CubeRow]
             .where(*in_period(period, project)).group_by(*dims))
     rows = []
     for key, agent, model, provider, outcome, team_v, cc, n, unpriced, tokens, nano, inp, read, out, write in \
-            session.execute(stmt):
+            stream(session, stmt):
         rows.append(CubeRow(key, agent, model, provider, outcome, _text(team_v), _text(cc),
                             Totals(n, int(unpriced), int(tokens), int(nano), int(inp), int(read)),
                             int(out), int(write)))
@@ -77,7 +82,8 @@ def spend_by_story(session: Session, period: Period, project: str | None) -> dic
     stmt = (select(E.story_key, func.count(), UNPRICED, func.sum(TOKENS), func.sum(E.cost_nano_usd),
                    func.sum(E.input_tokens), func.sum(E.cache_read_tokens))
             .where(*in_period(period, project)).group_by(E.story_key))
-    return {key: Totals(n, int(u), int(t), int(c), int(i), int(r)) for key, n, u, t, c, i, r in session.execute(stmt)}
+    return {key: Totals(n, int(u), int(t), int(c), int(i), int(r))
+            for key, n, u, t, c, i, r in stream(session, stmt)}
 
 
 def stories(session: Session, period: Period, keys: set[str], project: str | None) -> list[Story]:
@@ -110,30 +116,34 @@ def overruns(session: Session, keys: list[str], top: int = 5) -> dict[str, Overr
     if not keys:
         return found
     where = E.story_key.in_(keys)
-    for key, agent, model, outcome, n, unpriced, tokens, nano in session.execute(
-            select(E.story_key, E.agent, E.model, E.outcome, func.count(), UNPRICED, func.sum(TOKENS),
-                   func.sum(E.cost_nano_usd)).where(where).group_by(E.story_key, E.agent, E.model, E.outcome)):
+    day = day_of(session)
+    # One pass for agent, model, errors and daily input per call: rows are bounded by those dimensions.
+    days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    by_dims = (select(E.story_key, E.agent, E.model, E.outcome, day, func.count(), UNPRICED, func.sum(TOKENS),
+                      func.sum(E.cost_nano_usd), func.sum(E.input_tokens))
+               .where(where).group_by(E.story_key, E.agent, E.model, E.outcome, day))
+    for key, agent, model, outcome, when, n, unpriced, tokens, nano, inp in stream(session, by_dims):
         totals = Totals(n, int(unpriced), int(tokens), int(nano))
         item = found[key]
         item.by_agent[agent or "(none)"] += totals
         item.by_model[model] += totals
         if outcome == "error":
             item.errors += totals
+        calls = days[(key, _iso_day(when))]
+        calls[0] += n
+        calls[1] += int(inp)
+    for (key, when), (n, inp) in sorted(days.items()):
+        found[key].days.append((when, n, inp))
     # Runs stream past; only the `top` most expensive per story are kept.
-    for key, run_id, tokens, nano in session.execute(
-            select(E.story_key, E.run_id, func.sum(TOKENS), func.sum(E.cost_nano_usd))
-            .where(where, E.run_id.is_not(None)).group_by(E.story_key, E.run_id)):
+    by_run = (select(E.story_key, E.run_id, func.sum(TOKENS), func.sum(E.cost_nano_usd))
+              .where(where, E.run_id.is_not(None)).group_by(E.story_key, E.run_id))
+    for key, run_id, tokens, nano in stream(session, by_run):
         heap = found[key].runs
         entry = (int(nano), int(tokens), run_id)
         if len(heap) < top:
             heapq.heappush(heap, entry)
         else:
             heapq.heappushpop(heap, entry)
-    day = day_of(session)
-    for key, when, n, inp in session.execute(
-            select(E.story_key, day, func.count(), func.sum(E.input_tokens)).where(where)
-            .group_by(E.story_key, day).order_by(E.story_key, day)):
-        found[key].days.append((_iso_day(when), int(n), int(inp)))
     for item in found.values():
         item.runs.sort(reverse=True)
     return found
@@ -156,7 +166,7 @@ def top_runs(session: Session, period: Period, project: str | None, limit: int =
             .where(*in_period(period, project), E.run_id.is_not(None)).group_by(E.run_id)
             .order_by(nano.desc(), func.sum(TOKENS).desc(), E.run_id).limit(limit))
     return [Run(run, key, agent, n, int(errors), Totals(n, int(u), int(t), int(c)))
-            for run, key, agent, n, errors, u, t, c in session.execute(stmt)]
+            for run, key, agent, n, errors, u, t, c in stream(session, stmt)]
 
 
 def _text(value) -> str | None:
