@@ -56,8 +56,9 @@ def nano_rates(pricer: Pricer) -> dict[str, tuple[float, float, float] | None]:
             rates[model] = None
             continue
         base = {k: float(v.base) for k, v in found.rates.items()}
-        rates[model] = (base["input_mtok"] / 1000, base.get("cache_read_mtok", base["input_mtok"]) / 1000,
-                        base["output_mtok"] / 1000)
+        # $/MTok x 1e9 nano / 1e6 tokens = x 1000 nano-dollars per token
+        rates[model] = (base["input_mtok"] * 1000, base.get("cache_read_mtok", base["input_mtok"]) * 1000,
+                        base["output_mtok"] * 1000)
     return rates
 
 
@@ -82,7 +83,7 @@ def build(events: int) -> None:
             session.add(Story(key=f"{project}-{n + 1}", project=project, summary=f"Story {n + 1}",
                               sprint=f"Sprint {sprint + 1}", story_points=rng.choice([1, 2, 3, 5, 8]),
                               resolved_at=resolved, budget_tokens=int(per_story * rng.uniform(0.3, 2.0)),
-                              budget_nano_usd=int(per_story * 4) if n % 4 == 0 else None))
+                              budget_nano_usd=int(per_story * rng.uniform(1.5, 6)) if n % 4 == 0 else None))
     rates = nano_rates(Pricer())
     weights = [w for *_, w in MODELS]
     with db.transaction() as session:
@@ -99,6 +100,8 @@ def build(events: int) -> None:
                 team, cost_center = PROJECTS[project]
                 occurred = sprint_start(sprint) + timedelta(seconds=rng.randrange(SPRINT_DAYS * 86_400))
                 model, provider, _ = rng.choices(MODELS, weights)[0]
+                if model == "local-llama" and project != "OPS":  # only the ops team self-hosts a model
+                    model, provider = "claude-haiku-4-5", "anthropic"
                 inp, out = rng.randint(2_000, 60_000), rng.randint(100, 4_000)
                 read = int(inp * rng.random() * 0.7)
                 rate = rates[model]

@@ -12,9 +12,9 @@ WARN = Decimal("0.8")
 
 
 def story(key, tokens=0, nano=0, budget_tokens=None, budget_nano=None, points=None, resolved=True,
-          events=1, unpriced=0, project="P", check=fig.PrCheck()):
+          events=1, unpriced=0, project="P", check=None):
     return fig.StoryFacts(key, project, None, points, resolved, budget_tokens, budget_nano,
-                          fig.Totals(events, unpriced, tokens, nano), check=check)
+                          fig.Totals(events, unpriced, tokens, nano), check=check or fig.PrCheck())
 
 
 def test_failed_goal_is_300_percent_exactly_on_either_budget():

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from bot.models import Sprint
 from bot.pricing_ext import get_pricer
-from bot.retro.period import date_range, sprint_period
+from bot.retro.period import date_range, previous_periods, sprint_period
 from bot.retro.report import build
-from retro_ledger import PRICES, build_ledger
+from retro_ledger import PRICES, build_ledger, utc
 
 
 @pytest.fixture
@@ -204,3 +206,14 @@ def test_a_sprint_with_no_events(app, db, cli):
     assert report["trend"][-1]["label"] == "Empty"
     for fmt in ("md", "html"):
         assert cli("retro", "--sprint", "Empty", "--format", fmt).exit_code == 0
+
+
+def test_trend_of_a_jira_sprint_stays_on_its_board(app, db):
+    with db.transaction() as session:
+        for name, board, start in (("B1 old", 1, "2026-02-02"), ("B2 old", 2, "2026-02-09"),
+                                   ("B1 now", 1, "2026-03-02")):
+            session.add(Sprint(name=name, board_id=board, start_at=utc(start), end_at=utc(start) + timedelta(days=14)))
+    with db.session_factory() as session:
+        earlier = previous_periods(session, sprint_period(session, "B1 now"))
+
+    assert [p.label for p in earlier] == ["B1 old"]

@@ -27,7 +27,7 @@ class Totals:
     cache_read_tokens: int = 0
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(self._values(), other._values())))
+        return Totals(*(a + b for a, b in zip(self._values(), other._values(), strict=True)))
 
     def _values(self) -> tuple[int, ...]:
         return (self.events, self.unpriced_events, self.tokens, self.nano_usd, self.input_tokens,

@@ -25,6 +25,7 @@ class Period:
     start: datetime
     end: datetime
     sprint: str | None = None
+    board_id: int | None = None  # a Jira sprint's board: its trend compares with that board's sprints only
 
     @property
     def length(self) -> timedelta:
@@ -61,18 +62,19 @@ def sprint_period(session: Session, name: str) -> Period:
                           "DATE --end DATE`, or report on dates with --from/--to.")
     if sprint.start_at is None or sprint.end_at is None:
         raise PeriodError(f"sprint {name!r} has no start and end dates yet; use --from/--to")
-    return Period(sprint.name, sprint.start_at, sprint.end_at, sprint.name)
+    return Period(sprint.name, sprint.start_at, sprint.end_at, sprint.name, sprint.board_id)
 
 
 def previous_periods(session: Session, period: Period, limit: int = MAX_TREND) -> list[Period]:
     """Up to `limit` earlier sprints (oldest first); for a plain date range with no earlier sprints,
     the equal-length windows before it (the caller drops leading windows that hold no events)."""
-    sprints = session.scalars(
-        select(Sprint).where(Sprint.start_at.is_not(None), Sprint.end_at.is_not(None),
-                             Sprint.start_at < period.start, Sprint.name != (period.sprint or ""))
-        .order_by(Sprint.start_at.desc()).limit(limit)).all()
+    stmt = select(Sprint).where(Sprint.start_at.is_not(None), Sprint.end_at.is_not(None),
+                                Sprint.start_at < period.start, Sprint.name != (period.sprint or ""))
+    if period.board_id is not None:
+        stmt = stmt.where(Sprint.board_id == period.board_id)
+    sprints = session.scalars(stmt.order_by(Sprint.start_at.desc()).limit(limit)).all()
     if sprints or period.sprint is not None:
-        return [Period(s.name, s.start_at, s.end_at, s.name) for s in reversed(sprints)]
+        return [Period(s.name, s.start_at, s.end_at, s.name, s.board_id) for s in reversed(sprints)]
     windows = []
     for back in range(limit, 0, -1):
         start = period.start - back * period.length

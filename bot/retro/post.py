@@ -43,7 +43,7 @@ def _chunks(lines: list[str], limit: int, wrap: tuple[str, str] = ("", "")) -> l
 def _table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     return [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
 
 
