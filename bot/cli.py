@@ -249,3 +249,6 @@ from bot.scrum.cli import COMMANDS as _scrum_commands  # noqa: E402
 
 for _command in _scrum_commands:  # clock, digest, alerts
     main.add_command(_command)
+from bot.retro.cli import register as register_retro  # noqa: E402
+
+register_retro(main)  # retro, sprint, export

@@ -1,0 +1,1 @@
+"""The sprint retro: figures from the ledger (figures, savings), their queries, renderers and posting."""
