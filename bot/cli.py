@@ -233,22 +233,18 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
         click.echo(f"  {name:<16}{text}")
 
 
-# Command groups of the integrations, one line each (imported last: they import `main` and `with_app`).
+# Command groups of the features and integrations (imported last: they import `main` and `with_app`).
 from bot.breakers import breaker  # noqa: E402
+from bot.github.cli import github  # noqa: E402
+from bot.jira.cli import jira_group  # noqa: E402
 from bot.outbox.cli import register_commands as register_outbox_commands  # noqa: E402
+from bot.retro.cli import register as register_retro  # noqa: E402
+from bot.scrum.cli import COMMANDS as scrum_commands  # noqa: E402
 
 main.add_command(breaker)
-register_outbox_commands(main)  # worker, outbox, run
-from bot.github.cli import github  # noqa: E402
-
 main.add_command(github)
-from bot.jira.cli import jira_group  # noqa: E402
-
 main.add_command(jira_group)
-from bot.scrum.cli import COMMANDS as _scrum_commands  # noqa: E402
-
-for _command in _scrum_commands:  # clock, digest, alerts
-    main.add_command(_command)
-from bot.retro.cli import register as register_retro  # noqa: E402
-
+register_outbox_commands(main)  # worker, outbox, run
 register_retro(main)  # retro, sprint, export
+for command in scrum_commands:  # clock, digest, alerts
+    main.add_command(command)

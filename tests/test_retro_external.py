@@ -5,57 +5,43 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pytest
-from sqlalchemy import JSON, BigInteger, Column, Date, Integer, MetaData, String, Table, Text, insert
+from sqlalchemy import insert
 
-from bot.db import UTCDateTime
+from bot.github.models import GitHubCheckRun, GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
 from bot.pricing import Pricer
 from bot.retro.external import alerts, pr_checks
-from bot.retro.period import Period, date_range
+from bot.retro.period import date_range
+from bot.scrum.models import Alert
 from bot.retro.report import build
-
-# Just the columns the retro reads, named as the GitHub and scrum integrations name them.
-OTHERS = MetaData()
-PULLS = Table("github_pull_requests", OTHERS, Column("id", Integer, primary_key=True), Column("repo_id", BigInteger),
-              Column("head_sha", String(64)))
-LINKS = Table("github_pull_request_stories", OTHERS, Column("pull_request_id", Integer, primary_key=True),
-              Column("story_key", String(64), primary_key=True))
-CHECKS = Table("github_check_runs", OTHERS, Column("id", Integer, primary_key=True), Column("repo_id", BigInteger),
-               Column("head_sha", String(64)), Column("conclusion", String(20)), Column("posted_at", UTCDateTime()))
-OVERRIDES = Table("github_overrides", OTHERS, Column("id", Integer, primary_key=True),
-                  Column("pull_request_id", Integer), Column("approved_by", String(200)),
-                  Column("approved_at", UTCDateTime()), Column("revoked_at", UTCDateTime()))
-ALERTS = Table("scrum_alerts", OTHERS, Column("id", Integer, primary_key=True), Column("rule", String(40)),
-               Column("subject", String(300)), Column("day", Date), Column("story_key", String(64)),
-               Column("message", Text), Column("details", JSON), Column("created_at", UTCDateTime()))
-
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
-@pytest.fixture
-def other_tables(db):
-    OTHERS.create_all(db.engine)
-    yield
-    OTHERS.drop_all(db.engine)  # PostgreSQL keeps its schema between tests
+PULLS, LINKS = GitHubPullRequest.__table__, GitHubPullRequestStory.__table__
+CHECKS, OVERRIDES, ALERTS = GitHubCheckRun.__table__, GitHubOverride.__table__, Alert.__table__
+RUN = {"check_run_id": 1, "title": "t"}
+APPROVAL = {"source": "label", "head_sha": "x", "stories": {}}
 
 
-def test_pr_check_and_override_per_story(db, other_tables):
+def pull(id_: int, sha: str) -> dict:
+    return {"id": id_, "repo_id": 9, "repo_full_name": "acme/app", "number": id_, "head_sha": sha,
+            "title": f"PR {id_}", "state": "open", "merged": False, "labels": [], "story_keys": []}
+
+
+def test_pr_check_and_override_per_story(db):
     with db.transaction() as session:
-        session.execute(insert(PULLS), [{"id": 1, "repo_id": 9, "head_sha": "old"},
-                                        {"id": 2, "repo_id": 9, "head_sha": "new"},
-                                        {"id": 3, "repo_id": 9, "head_sha": "x"}])
+        session.execute(insert(PULLS), [pull(1, "old"), pull(2, "new"), pull(3, "x")])
         session.execute(insert(LINKS), [{"pull_request_id": 1, "story_key": "A-1"},
                                         {"pull_request_id": 2, "story_key": "A-1"},
                                         {"pull_request_id": 3, "story_key": "A-2"}])
         session.execute(insert(CHECKS), [
-            {"repo_id": 9, "head_sha": "old", "conclusion": "failure", "posted_at": at(2)},
-            {"repo_id": 9, "head_sha": "new", "conclusion": "success", "posted_at": at(3)},
-            {"repo_id": 9, "head_sha": "x", "conclusion": "failure", "posted_at": at(3)}])
+            {"repo_id": 9, "head_sha": "old", "conclusion": "failure", "posted_at": at(2), **RUN},
+            {"repo_id": 9, "head_sha": "new", "conclusion": "success", "posted_at": at(3), **RUN},
+            {"repo_id": 9, "head_sha": "x", "conclusion": "failure", "posted_at": at(3), **RUN}])
         session.execute(insert(OVERRIDES), [
-            {"pull_request_id": 3, "approved_by": "carol", "approved_at": at(4), "revoked_at": None},
-            {"pull_request_id": 1, "approved_by": "mallory", "approved_at": at(2), "revoked_at": at(3)}])
+            {"pull_request_id": 3, "approved_by": "carol", "approved_at": at(4), "revoked_at": None, **APPROVAL},
+            {"pull_request_id": 1, "approved_by": "mallory", "approved_at": at(2), "revoked_at": at(3), **APPROVAL}])
 
     with db.session_factory() as session:
         found = pr_checks(session, ["A-1", "A-2", "A-3"])
@@ -66,12 +52,12 @@ def test_pr_check_and_override_per_story(db, other_tables):
     assert "A-3" not in found  # no PR: the report says "unknown"
 
 
-def test_pr_checks_are_unknown_without_the_github_tables(db):
+def test_pr_checks_are_unknown_for_stories_without_a_pull_request(db):
     with db.session_factory() as session:
         assert pr_checks(session, ["A-1"]) == {}
 
 
-def test_alerts_raised_in_the_period_newest_first(db, other_tables):
+def test_alerts_raised_in_the_period_newest_first(db):
     with db.transaction() as session:
         session.execute(insert(ALERTS), [
             {"rule": "daily_spike", "subject": "org", "day": date(2026, 3, 3), "message": "2.4x the 7-day average",
@@ -90,8 +76,3 @@ def test_alerts_raised_in_the_period_newest_first(db, other_tables):
         ("run_cost", "run:r9", "run r9 cost $1.40", "2026-03-05T12:00:00Z"),
         ("daily_spike", "org", "2.4x the 7-day average", "2026-03-03T12:00:00Z")]
     assert report["anomalies"]["available"] is True and len(report["anomalies"]["alerts"]) == 2
-
-
-def test_no_alerts_table_means_no_anomaly_data(db):
-    with db.session_factory() as session:
-        assert alerts(session, Period("x", at(1), at(9))) is None

@@ -137,9 +137,7 @@ def to_doc(r: dict, limit: int | None = None) -> list[dict]:
                 *_table([name.replace("_", " ").title(), "Tokens", "Spend", "Calls"], _share_rows(rows), limit)]
     an = r["anomalies"]
     doc.append(_head("8. Anomalies"))
-    if not an["available"]:
-        doc.append(_para("No anomaly data (the anomaly alerts are not recorded in this installation)."))
-    elif not an["alerts"]:
+    if not an["alerts"]:
         doc.append(_para("No anomalies were raised in this period."))
     else:
         doc += _table(["When", "Rule", "Subject", "Alert"],

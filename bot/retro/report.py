@@ -75,8 +75,7 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
         "routing": routing_json(routing(models, rates_of, {**ECONOMY_MODELS, **(economy or {})})),
         "unit_economics": economics_json(fig.unit_economics(lines, period_spend)),
         "showback": showback_json({name: fig.breakdown(_dimension(cube, name)) for name in SHOWBACK}),
-        "anomalies": {"available": alerts is not None,
-                      "alerts": [vars(alert) for alert in alerts or []]},
+        "anomalies": {"available": True, "alerts": [vars(alert) for alert in alerts]},
         "trend": [*trend, headline_json(current, period)],
         "suggested_budgets": suggestions_json(fig.suggest_budgets(samples.values())),
     }
