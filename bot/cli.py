@@ -200,14 +200,17 @@ def _pct(value: str | None) -> str:
 @main.command()
 @with_app
 def rebuild(app: Flask) -> None:
-    """Recompute story totals and daily rollups from the ledger (they should not change)."""
+    """Recompute story totals and every rollup from the ledger (they should not change)."""
     from bot.db import get_db
     from bot.ledger import rebuild as rebuild_aggregates
+    from bot.scrum.rollups import rebuild as rebuild_scrum_rollups
 
     with get_db().transaction() as session:
         changed = rebuild_aggregates(session)
+        rollups = rebuild_scrum_rollups(session)
     click.echo(f"rebuilt: {changed['stories_changed']} stories and {changed['day_rows_changed']} "
                "daily rows differed from the ledger and were corrected")
+    click.echo("scrum rollups rebuilt: " + ", ".join(f"{name} {count}" for name, count in rollups.items()))
 
 
 @main.group()

@@ -22,5 +22,13 @@ def init_app(app: Flask) -> None:
     forget_clients()
     store.reset()
     settings = app.config["SETTINGS"]
+    if settings.jira_url:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        from bot.jira import reconcile
+        from bot.scrum.clock import register_job
+
+        # A missed webhook never loses a budget: the clock reconciles with Jira every 15 minutes.
+        register_job("jira-reconcile", reconcile.run, IntervalTrigger(minutes=15))
     mode = "off" if not settings.jira_url else ("ready" if is_configured(settings) else "dry-run (no credentials)")
     DETAILS["jira"] = lambda _session: {"mode": mode, "fields": fields.status()}

@@ -22,5 +22,7 @@ def clock_health(session) -> dict:
 
 def init_app(app: Flask) -> None:
     from bot.health import DETAILS
+    from bot.procs import budgetbot_argv, register_process
 
     DETAILS["clock"] = clock_health
+    register_process("clock", lambda options: budgetbot_argv("clock"))  # `budgetbot run` starts it too
