@@ -34,6 +34,10 @@ test-postgres: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/check_run.py
+	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/retro.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -56,8 +56,9 @@ def post_usage():
             stories = {c.story.key: story_summary(c.story, settings().warn_threshold) for c in outcome.changes}
             # Stories only named by duplicates did not change; they are still reported.
             missing = {r.story for r in results if r.story} - stories.keys()
-            stories.update({s.key: story_summary(s, settings().warn_threshold)
-                            for s in session.scalars(select(Story).where(Story.key.in_(missing)))})
+            if missing:
+                stories.update({s.key: story_summary(s, settings().warn_threshold)
+                                for s in session.scalars(select(Story).where(Story.key.in_(missing)))})
             stories = dict(sorted(stories.items()))
     except EventConflict as exc:
         path = f"events[{exc.index}].event_id" if isinstance(body, dict) and "events" in body else "event_id"

@@ -4,6 +4,7 @@ SQLite takes an executemany. On PostgreSQL, SQLAlchemy's multi-VALUES form binds
 cell; psycopg then re-parses that 20,000-placeholder statement on every batch (it only caches queries
 under 4 KiB), which cost more than the insert itself. So on PostgreSQL each column travels as one
 array and the rows are rebuilt server-side with unnest(): one short, cacheable statement per batch.
+Small batches (a single-event request) keep the plain form, which plans faster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from sqlalchemy import JSON, Table, Text, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+SMALL_BATCH = 20
 
 
 def is_postgres(session: Session) -> bool:
@@ -26,9 +29,10 @@ class BulkInsert:
         if not rows:
             raise ValueError("no rows to insert")
         self.rows = rows
-        self.postgres = is_postgres(session)
-        if not self.postgres:
-            self.stmt = sqlite.insert(table)
+        # A handful of rows binds few parameters; unnest() only pays off for big batches.
+        self.unnest = is_postgres(session) and len(rows) > SMALL_BATCH
+        if not self.unnest:
+            self.stmt = (postgresql if is_postgres(session) else sqlite).insert(table)
             return
         columns = [c for c in table.c if c.name in rows[0]]
         arrays = [self._unnest(column) for column in columns]
@@ -43,4 +47,4 @@ class BulkInsert:
 
     def execute(self, session: Session, stmt=None):
         stmt = self.stmt if stmt is None else stmt
-        return session.execute(stmt) if self.postgres else session.execute(stmt, self.rows)
+        return session.execute(stmt) if self.unnest else session.execute(stmt, self.rows)

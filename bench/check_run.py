@@ -1,9 +1,9 @@
 """GitHub benchmark: webhook answer time in-process (target p99 < 50 ms) and GitHub API calls per PR for a
 burst of usage events on its story (target <= 2), with a worker polling the outbox while the burst lands.
 
-    python bench/github.py                        # SQLite (temporary file)
-    python bench/github.py --postgres URL         # also PostgreSQL (the database is emptied first!)
-    python bench/github.py --deliveries 2000 --events 10000 --batch 1000
+    python bench/check_run.py                        # SQLite (temporary file)
+    python bench/check_run.py --postgres URL         # also PostgreSQL (the database is emptied first!)
+    python bench/check_run.py --deliveries 2000 --events 10000 --batch 1000
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# This file is named github.py: drop its folder from the path, or `import github` would find it, not PyGithub.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 import responses  # noqa: E402
