@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from bot.config import load_settings
-from bot.jira.client import JiraClient, JiraRejected, JiraUnavailable, retry_after_seconds
+from bot.jira.client import JiraClient, JiraRejected, JiraUnavailable
 from bot.jira.fields import FieldError, field_map, resolve
 from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, field_list, fixture_copy
 
@@ -117,12 +117,6 @@ def test_client_does_not_retry_by_itself_and_classifies_errors():
     assert unavailable.value.retry_after == 7 and unavailable.value.status == 503
     assert len(responses.calls) == 2  # one each: ResilientSession's own retries are off
     assert "You are not an admin." in str(rejected.value) and "budgetbot jira check" in str(rejected.value)
-
-
-def test_retry_after_accepts_seconds_and_http_dates():
-    assert retry_after_seconds("30") == 30
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: go now
-    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
 @responses.activate

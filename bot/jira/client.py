@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import jira  # the PyPI library: absolute import, not this package (bot.jira)
 import requests
 from jira.exceptions import JIRAError
 
-from bot.outbox import PermanentError, RetryableError, SendContext
+from bot.outbox import PermanentError, RetryableError, SendContext, retry_after_from
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +123,7 @@ def _error(where: str, response: requests.Response | None) -> Exception:
         return JiraUnavailable(f"Jira gave no response to {where}")
     status = response.status_code
     if status in RETRYABLE:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        retry_after = retry_after_from(status, response.headers)
         reason = response.headers.get("RateLimit-Reason")
         message = f"Jira answered {status} to {where}"
         if reason:
@@ -150,19 +148,3 @@ def error_messages(response: requests.Response) -> list[str]:
     messages += [f"{field}: {text}" for field, text in (body.get("errors") or {}).items()]
     return messages
 
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` is either seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
