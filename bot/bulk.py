@@ -22,6 +22,11 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def dialect_insert(session: Session, table):
+    """INSERT with ON CONFLICT support for whichever backend the session talks to."""
+    return (postgresql if is_postgres(session) else sqlite).insert(table)
+
+
 class BulkInsert:
     """`.stmt` is a dialect INSERT (add .on_conflict_…/.returning as usual); run it with `.execute(session)`."""
 
@@ -32,7 +37,7 @@ class BulkInsert:
         # A handful of rows binds few parameters; unnest() only pays off for big batches.
         self.unnest = is_postgres(session) and len(rows) > SMALL_BATCH
         if not self.unnest:
-            self.stmt = (postgresql if is_postgres(session) else sqlite).insert(table)
+            self.stmt = dialect_insert(session, table)
             return
         columns = [c for c in table.c if c.name in rows[0]]
         arrays = [self._unnest(column) for column in columns]

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Row, delete, func, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import hooks
@@ -38,12 +37,6 @@ class EventResult:
     cost_nano_usd: int | None
     priced: bool | None
     story: str | None
-
-
-def dialect_insert(session: Session, table):
-    """INSERT with ON CONFLICT support for whichever backend the session talks to."""
-    module = postgresql if is_postgres(session) else sqlite
-    return module.insert(table)
 
 
 @dataclass(frozen=True)

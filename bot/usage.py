@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -258,7 +257,3 @@ def _path(loc: tuple[Any, ...]) -> str:
             continue  # the union's tag is our bookkeeping, not a field the client sent
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "body"
-
-
-def now_or(value: datetime | None, now: datetime) -> datetime:
-    return value if value is not None else now

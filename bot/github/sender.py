@@ -12,7 +12,7 @@ from bot.github import client
 from bot.github.checks import CHECK_KIND, evaluate_sha
 from bot.github.models import GitHubCheckRun, GitHubRepository
 from bot.github.report import CheckOutput
-from bot.ledger import dialect_insert
+from bot.bulk import dialect_insert
 from bot.outbox import PermanentError, SendContext, sender
 
 # The worker calls senders with settings only; each app registers its database here under its URL.

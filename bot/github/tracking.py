@@ -12,7 +12,8 @@ from bot.db import utcnow
 from bot.github.models import (GitHubInstallation, GitHubOverride, GitHubPullRequest, GitHubPullRequestStory,
                                GitHubRepository)
 from bot.keys import find_keys
-from bot.ledger import dialect_insert, judge_story
+from bot.bulk import dialect_insert
+from bot.ledger import judge_story
 from bot.models import Story
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bot.db import get_db, utcnow
 from bot.github.events import Delivery, route
-from bot.ledger import dialect_insert
+from bot.bulk import dialect_insert
 from bot.models import Delivery as DeliveryRow
 
 bp = Blueprint("github", __name__)

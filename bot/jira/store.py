@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import make_engine, utcnow
 from bot.jira.models import JiraComment, JiraIssue
-from bot.ledger import dialect_insert
+from bot.bulk import dialect_insert
 from bot.models import Story
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from bot.jira.client import JiraRejected, JiraUnavailable, client_for
 from bot.jira.fields import FieldError, FieldMap, field_map
 from bot.jira.issues import apply_budget, apply_fields
 from bot.keys import InvalidStoryKey, normalize_key, project_of
-from bot.ledger import dialect_insert
+from bot.bulk import dialect_insert
 from bot.models import Delivery, Story
 
 log = logging.getLogger(__name__)
