@@ -8,6 +8,7 @@ import hmac
 import json
 from datetime import timedelta
 
+import pytest
 import responses
 
 from bot.db import get_db, utcnow
@@ -96,3 +97,17 @@ def calls(rsps: responses.RequestsMock, method: str | None = None, path: str | N
 
 def body(call) -> object:
     return json.loads(call.request.body)
+
+
+# Fixtures shared by the Jira tests (imported by name; a module may override either).
+@pytest.fixture
+def settings_overrides(db_url):
+    return jira_settings(db_url)
+
+
+@pytest.fixture
+def jira_http():
+    """A Jira site that knows the recorded field list; tests add the answers they need."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mock_fields(rsps)
+        yield rsps

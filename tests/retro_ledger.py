@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from bot.budgets import usd_to_nano
 from bot.ledger import ingest, set_budget
 from bot.models import Sprint, Story
@@ -90,3 +92,23 @@ def build_ledger(db, prices_file) -> None:
             story.sprint, story.story_points = "S2", points
             story.resolved_at = utc(resolved) if resolved else None
             story.summary = f"Story {key}"
+
+
+# Fixtures shared by the retro and export tests (imported by name into each test module).
+@pytest.fixture
+def prices_file(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text(PRICES)
+    return path
+
+
+@pytest.fixture
+def settings_overrides(db_url, prices_file):
+    return {"database_url": db_url, "prices_file": str(prices_file)}
+
+
+@pytest.fixture
+def ledger(app, db, prices_file, monkeypatch):
+    monkeypatch.setenv("BUDGETBOT_PRICES_FILE", str(prices_file))  # for `budgetbot` run through the cli fixture
+    build_ledger(db, prices_file)
+    return db

@@ -15,14 +15,7 @@ from sqlalchemy import event, insert
 from bot.export import export_lines, reading_session
 from bot.models import UsageEvent
 from bot.retro.period import date_range
-from retro_ledger import PRICES, build_ledger
-
-
-@pytest.fixture
-def prices_file(tmp_path):
-    path = tmp_path / "prices.toml"
-    path.write_text(PRICES)
-    return path
+from retro_ledger import build_ledger, prices_file  # noqa: F401 - fixture
 
 
 @pytest.fixture

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
 import responses
 from sqlalchemy import select
 
 from bot.jira.models import JiraIssue
 from bot.models import OutboxRow
 from bot.outbox import enqueue
-from jira_support import (JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, jira_settings, mock_fields,
-                          use)
+from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
+from jira_support import JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, use
 
 ISSUE = f"{JIRA}/rest/api/3/issue/PROJ-1"
-
-
-@pytest.fixture
-def settings_overrides(db_url):
-    return jira_settings(db_url)
-
-
-@pytest.fixture
-def jira_http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mock_fields(rsps)
-        yield rsps
 
 
 def rows(db) -> list[OutboxRow]:

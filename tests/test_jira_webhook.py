@@ -5,26 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import pytest
-import responses
 from sqlalchemy import func, select
 
 from bot.jira.models import JiraIssue
 from bot.models import Delivery, OutboxRow, Story, UsageEvent
-from jira_support import (BUDGET_ID, JIRA, SPEND_ID, calls, fixture_copy, jira_settings, mock_fields,
-                          post_webhook, use)
-
-
-@pytest.fixture
-def settings_overrides(db_url):
-    return jira_settings(db_url)
-
-
-@pytest.fixture
-def jira_http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mock_fields(rsps)
-        yield rsps
+from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
+from jira_support import BUDGET_ID, JIRA, SPEND_ID, calls, fixture_copy, post_webhook, use
 
 
 def story(db, key="TES-14") -> Story | None:

@@ -5,32 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from sqlalchemy import select
 
 from bot.models import OutboxRow, Story
 from bot.retro.post import MAX_SECTION, slack_messages
 from bot.retro.render import count, money, per_unit, percent, to_doc
-from retro_ledger import PRICES, build_ledger
-
-
-@pytest.fixture
-def prices_file(tmp_path):
-    path = tmp_path / "prices.toml"
-    path.write_text(PRICES)
-    return path
-
-
-@pytest.fixture
-def settings_overrides(db_url, prices_file):
-    return {"database_url": db_url, "prices_file": str(prices_file)}
-
-
-@pytest.fixture
-def ledger(app, db, prices_file, monkeypatch):
-    monkeypatch.setenv("BUDGETBOT_PRICES_FILE", str(prices_file))  # for `budgetbot` run through the cli fixture
-    build_ledger(db, prices_file)
-    return db
+from retro_ledger import ledger, prices_file, settings_overrides  # noqa: F401 - fixtures
 
 
 def run(cli, *args):

@@ -6,32 +6,12 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 
 from bot.models import Sprint
 from bot.pricing_ext import get_pricer
 from bot.retro.period import date_range, previous_periods, sprint_period
 from bot.retro.report import build
-from retro_ledger import PRICES, build_ledger, utc
-
-
-@pytest.fixture
-def prices_file(tmp_path):
-    path = tmp_path / "prices.toml"
-    path.write_text(PRICES)
-    return path
-
-
-@pytest.fixture
-def settings_overrides(db_url, prices_file):
-    return {"database_url": db_url, "prices_file": str(prices_file)}
-
-
-@pytest.fixture
-def ledger(app, db, prices_file, monkeypatch):
-    monkeypatch.setenv("BUDGETBOT_PRICES_FILE", str(prices_file))  # for `budgetbot` run through the cli fixture
-    build_ledger(db, prices_file)
-    return db
+from retro_ledger import ledger, prices_file, settings_overrides, utc  # noqa: F401 - fixtures
 
 
 def retro(app, db, sprint="S2", project=None, **period):

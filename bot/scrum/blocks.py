@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
@@ -63,8 +65,6 @@ def slack_as_text(blocks: list[dict]) -> str:
 
 
 def _unmrkdwn(text: str) -> str:
-    import re
-
     text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
