@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BUDGETBOT_TEST_DATABASE_URL ?= $(TEST_PG_URL)
+# The suite creates (and drops) a database of its own on that server; the one named is only connected to.
+PYTEST_ARGS ?= -q -n auto
 
 .PHONY: install migrate run test test-sqlite test-postgres bench clean
 
@@ -25,12 +27,12 @@ run: migrate
 test: test-sqlite test-postgres
 
 test-sqlite: install
-	env -u BUDGETBOT_TEST_DATABASE_URL $(BIN)/pytest -q
+	env -u BUDGETBOT_TEST_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 
 test-postgres: install
 	@$(BIN)/python -c "import sqlalchemy as sa; sa.create_engine('$(BUDGETBOT_TEST_DATABASE_URL)').connect().close()" \
 	|| { echo "PostgreSQL is not reachable at $(BUDGETBOT_TEST_DATABASE_URL): start it (see README) - refusing to skip"; exit 1; }
-	BUDGETBOT_TEST_DATABASE_URL='$(BUDGETBOT_TEST_DATABASE_URL)' $(BIN)/pytest -q
+	BUDGETBOT_TEST_DATABASE_URL='$(BUDGETBOT_TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -36,7 +36,7 @@ from bot.github import client as github_client  # noqa: E402
 from bot.outbox.worker import run_once  # noqa: E402
 from bot.schema import metadata  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "github"
+FIXTURES = ROOT / "tests" / "fixtures" / "github"
 SECRET = "bench-secret"
 API = "https://github.bench/api/v3"
 

@@ -13,23 +13,35 @@ from sqlalchemy import text
 from bot import create_app
 from bot.db import get_db, make_engine
 from bot.schema import metadata
+from pg_database import own_database
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-PG_URL = os.environ.get("BUDGETBOT_TEST_DATABASE_URL")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The URL names a PostgreSQL server and a database to connect to first; the suite never touches that
+# database: each run (each xdist worker) creates one of its own and drops it at the end.
+PG_SERVER_URL = os.environ.get("BUDGETBOT_TEST_DATABASE_URL")
 
 
 def load_fixture(relative: str) -> dict:
-    """A recorded payload from ../shared/fixtures (github/..., jira/...)."""
-    return json.loads((SHARED_FIXTURES / relative).read_text())
+    """A recorded payload from tests/fixtures (github/..., jira/...): copies kept in the repo, see its README."""
+    return json.loads((FIXTURES / relative).read_text())
 
 
 @pytest.fixture(scope="session")
-def _pg_schema():
-    if not PG_URL:
+def pg_url():
+    """A PostgreSQL database created for this test run (None on SQLite); dropped when the run ends."""
+    if not PG_SERVER_URL:
         yield None
         return
-    engine = make_engine(PG_URL)
-    metadata.drop_all(engine)
+    with own_database(PG_SERVER_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _pg_schema(pg_url):
+    if pg_url is None:
+        yield None
+        return
+    engine = make_engine(pg_url)
     metadata.create_all(engine)
     yield engine
     engine.dispose()
@@ -46,7 +58,7 @@ def db_url(tmp_path, _pg_schema) -> str:
     with _pg_schema.begin() as connection:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return PG_URL
+    return _pg_schema.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

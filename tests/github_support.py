@@ -29,7 +29,7 @@ _updated = itertools.count(1)
 
 
 def fixture(name: str) -> dict:
-    """A recorded GitHub payload from ../shared/fixtures/github (a fresh copy each time)."""
+    """A recorded GitHub payload from tests/fixtures/github (a fresh copy each time)."""
     return load_fixture(f"github/{name}.json")
 
 

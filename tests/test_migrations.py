@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -13,10 +12,11 @@ from bot.migrate import downgrade, upgrade
 from bot.schema import metadata
 
 
-def _fresh_url(tmp_path) -> str:
-    pg = os.environ.get("BUDGETBOT_TEST_DATABASE_URL")
-    if not pg:
+@pytest.fixture
+def fresh_url(tmp_path, pg_url) -> str:
+    if not pg_url:
         return f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+    pg = pg_url
     engine = make_engine(pg)
     with engine.begin() as connection:  # migrate into a schema of its own, beside the test tables
         connection.execute(text("DROP SCHEMA IF EXISTS migration_check CASCADE"))
@@ -26,8 +26,8 @@ def _fresh_url(tmp_path) -> str:
     return f"{pg}{separator}options=-csearch_path%3Dmigration_check"
 
 
-def test_migrations_match_the_models(tmp_path):
-    url = _fresh_url(tmp_path)
+def test_migrations_match_the_models(fresh_url):
+    url = fresh_url
     upgrade(url)
 
     engine = make_engine(url)
@@ -39,8 +39,8 @@ def test_migrations_match_the_models(tmp_path):
     assert differences == []
 
 
-def test_migrations_downgrade_to_nothing_and_back(tmp_path):
-    url = _fresh_url(tmp_path)
+def test_migrations_downgrade_to_nothing_and_back(fresh_url):
+    url = fresh_url
     upgrade(url)
     downgrade(url, "base")
 
