@@ -29,11 +29,12 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from bot import create_app  # noqa: E402
 from bot.db import get_db  # noqa: E402
-from bot.models import Sprint, Story, StoryDay, UsageEvent  # noqa: E402
-from bot.schema import metadata  # noqa: E402
-from bot.scrum.digest import build, run  # noqa: E402
-from bot.scrum.digest_data import load  # noqa: E402
-from bot.scrum.models import AgentDay, Alert, UsageDay  # noqa: E402
+from bot.ledger.tables import Sprint, Story, StoryDay, UsageEvent  # noqa: E402
+from bot.all_tables import metadata  # noqa: E402
+from bot.reports.scrum.digest import build, run  # noqa: E402
+from bot.reports.scrum.digest_data import load  # noqa: E402
+from bot.ledger.tables import AgentDay, UsageDay  # noqa: E402
+from bot.reports.scrum.tables import Alert
 
 AGENTS = ["claude-code", "codex", "devin"]
 MODELS = ["claude-sonnet-4-5", "gpt-5", "o3", "gemini-2.5-pro"]

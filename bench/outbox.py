@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import create_app  # noqa: E402
 from bot.db import get_db  # noqa: E402
-from bot.ledger import ingest  # noqa: E402
+from bot.ledger.ingest import ingest  # noqa: E402
 from bot.outbox import enqueue, register_integration, sender  # noqa: E402
 from bot.outbox.worker import Worker  # noqa: E402
-from bot.pricing_ext import get_pricer  # noqa: E402
-from bot.schema import metadata  # noqa: E402
-from bot.usage import parse_usage_body  # noqa: E402
+from bot.app_pricer import get_pricer  # noqa: E402
+from bot.all_tables import metadata  # noqa: E402
+from bot.ledger.usage_shapes import parse_usage_body  # noqa: E402
 
 register_integration("bench", lambda settings: True)
 sender("bench.noop", integration="bench")(lambda payload, ctx: None)

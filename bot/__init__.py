@@ -13,16 +13,16 @@ from bot.config import Settings, load_settings
 # Each component has `init_app(app)`: blueprints, listeners, health details. One line each, in start order.
 COMPONENTS = (
     "bot.db",
-    "bot.pricing_ext",
-    "bot.health",
-    "bot.api",
-    "bot.dashboard",
-    "bot.preflight",
+    "bot.app_pricer",
+    "bot.web.health",
+    "bot.web.api",
+    "bot.web.dashboard",
+    "bot.guardrails.preflight",
     "bot.outbox",
-    "bot.github",
-    "bot.jira",
-    "bot.slack",
-    "bot.scrum",
+    "bot.integrations.github",
+    "bot.integrations.jira",
+    "bot.integrations.slack",
+    "bot.reports.scrum",
 )
 
 

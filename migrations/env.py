@@ -3,7 +3,7 @@
 from alembic import context
 
 from bot.db import make_engine
-from bot.schema import metadata
+from bot.all_tables import metadata
 
 config = context.config
 

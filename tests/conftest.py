@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from bot import create_app
 from bot.db import get_db, make_engine
-from bot.schema import metadata
+from bot.all_tables import metadata
 from pg_database import own_database
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -96,7 +96,7 @@ def db(app):
 @pytest.fixture
 def auth(db) -> dict:
     """Headers carrying a fresh, valid API token."""
-    from bot.auth import create_token
+    from bot.web.auth import create_token
 
     with db.transaction() as session:
         secret = create_token(session, "test-agent")
@@ -106,7 +106,7 @@ def auth(db) -> dict:
 @pytest.fixture
 def cli(db_url, monkeypatch):
     """Run `budgetbot ...` against the test database: cli("status", "PROJ-1") -> click Result."""
-    from bot.cli import main
+    from bot.cli_main import main
 
     monkeypatch.setenv("BUDGETBOT_DATABASE_URL", db_url)
     runner = CliRunner()

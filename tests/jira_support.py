@@ -12,10 +12,10 @@ import pytest
 import responses
 
 from bot.db import get_db, utcnow
-from bot.ledger import ingest
+from bot.ledger.ingest import ingest
 from bot.outbox.worker import run_once
-from bot.pricing_ext import get_pricer
-from bot.usage import UsageEventIn
+from bot.app_pricer import get_pricer
+from bot.ledger.usage_shapes import UsageEventIn
 from conftest import load_fixture
 
 JIRA = "https://budgetbot-test.atlassian.net"

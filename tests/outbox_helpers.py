@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy import select
 
-from bot.models import OutboxRow
+from bot.outbox.tables import OutboxRow
 from bot.outbox import enqueue, error_from_response, register_integration, sender
 
 HOOK = "https://hooks.example.test/notify"

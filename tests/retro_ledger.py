@@ -28,11 +28,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.budgets import usd_to_nano
-from bot.ledger import ingest, set_budget
-from bot.models import Sprint, Story
-from bot.pricing import Pricer
-from bot.usage import UsageEventIn
+from bot.ledger.budgets import usd_to_nano
+from bot.ledger.ingest import ingest, set_budget
+from bot.ledger.tables import Sprint, Story
+from bot.ledger.pricing import Pricer
+from bot.ledger.usage_shapes import UsageEventIn
 
 PRICES = """
 [models.big]

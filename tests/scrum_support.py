@@ -10,11 +10,12 @@ from urllib.error import HTTPError
 import requests
 from sqlalchemy import select
 
-from bot.ledger import ingest
-from bot.models import OutboxRow, Sprint, Story
+from bot.ledger.ingest import ingest
+from bot.outbox.tables import OutboxRow
+from bot.ledger.tables import Sprint, Story
 from bot.outbox import SENDERS, PermanentError, RetryableError, SendContext, is_dry_run
-from bot.pricing_ext import get_pricer
-from bot.usage import parse_usage_body
+from bot.app_pricer import get_pricer
+from bot.ledger.usage_shapes import parse_usage_body
 
 SLACK = "https://slack.test/api/"
 

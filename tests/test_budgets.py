@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.budgets import BudgetError, Status, judge, parse_budget, parse_tokens, parse_usd
+from bot.ledger.budgets import BudgetError, Status, judge, parse_budget, parse_tokens, parse_usd
 
 
 @pytest.mark.parametrize("raw, tokens", [(200000, 200000), ("200k", 200000), ("1.5M", 1500000),

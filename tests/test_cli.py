@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from bot.models import ApiToken
+from bot.web.tables import ApiToken
 
 
 def test_token_create_prints_the_secret_once_and_stores_only_its_hash(cli, db):

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, insert
 
-from bot.export import export_lines, reading_session
-from bot.models import UsageEvent
-from bot.retro.period import date_range
+from bot.reports.export import export_lines, reading_session
+from bot.ledger.tables import UsageEvent
+from bot.reports.retro.period import date_range
 from retro_ledger import build_ledger, prices_file  # noqa: F401 - fixture
 
 

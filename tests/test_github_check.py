@@ -7,10 +7,10 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from bot.github import client as github_client
-from bot.github.models import GitHubOverride
-from bot.github.report import APPROVE, REVOKE
-from bot.models import OutboxRow
+from bot.integrations.github import client as github_client
+from bot.integrations.github.tables import GitHubOverride
+from bot.integrations.github.report import APPROVE, REVOKE
+from bot.outbox.tables import OutboxRow
 from github_support import (API, APP_ID, REPO, SHA, FakeGitHub, app_key, deliver, drain, fixture,
                             github_settings, pr_event, usage)
 

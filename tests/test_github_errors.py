@@ -11,8 +11,8 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from bot.github import client as github_client
-from bot.models import OutboxRow
+from bot.integrations.github import client as github_client
+from bot.outbox.tables import OutboxRow
 from bot.outbox import PermanentError, RetryableError
 from github_support import REPO, FakeGitHub, deliver, drain, github_settings, pr_event, url
 

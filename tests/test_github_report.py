@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.budgets import judge
-from bot.github.report import SUMMARY_LIMIT, Approval, StoryFigures, compose, money, short_tokens
+from bot.ledger.budgets import judge
+from bot.integrations.github.report import SUMMARY_LIMIT, Approval, StoryFigures, compose, money, short_tokens
 
 WARN = Decimal("0.8")
 

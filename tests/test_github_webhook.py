@@ -9,10 +9,10 @@ from sqlalchemy import delete, func, select
 
 from bot import create_app
 from bot.db import get_db
-from bot.github.models import (GitHubInstallation, GitHubPullRequest, GitHubPullRequestStory,
-                               GitHubRepository)
-from bot.github.webhook import signature_for, verify_signature
-from bot.models import Delivery, OutboxRow
+from bot.integrations.github.tables import (GitHubInstallation, GitHubPullRequest, GitHubPullRequestStory, GitHubRepository)
+from bot.integrations.github.webhook import signature_for, verify_signature
+from bot.integrations.deliveries import Delivery
+from bot.outbox.tables import OutboxRow
 from github_support import REPO_ID, SHA, SECRET, deliver, fixture, github_settings, pr_event
 
 
@@ -105,7 +105,7 @@ def test_a_replayed_delivery_answers_200_and_does_nothing_twice(client, db):
 
 
 def test_unknown_event_answers_202_and_is_logged(client, db, caplog):
-    with caplog.at_level(logging.WARNING, logger="bot.github.webhook"):
+    with caplog.at_level(logging.WARNING, logger="bot.integrations.github.webhook"):
         response = deliver(client, "deployment_status", {"action": "created", "deployment_status": {}})
 
     assert response.status_code == 202 and response.json["status"] == "unknown_event"
@@ -245,7 +245,7 @@ def test_form_encoded_deliveries_are_accepted(client, db):
 
 
 def test_a_pr_opened_with_the_override_label_is_approved_by_its_labeled_event_only(client, db):
-    from bot.github.models import GitHubOverride
+    from bot.integrations.github.tables import GitHubOverride
 
     deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x", labels=["budget-override"]))
     assert count(db, GitHubOverride) == 0

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from bot import create_app
 from bot.db import get_db
-from bot.jira.models import JiraComment
-from bot.jira.render import escape_wiki
-from bot.models import OutboxRow
+from bot.integrations.jira.tables import JiraComment
+from bot.integrations.jira.render import escape_wiki
+from bot.outbox.tables import OutboxRow
 from bot.outbox import enqueue
 from jira_support import JIRA, body, drain, fixture_copy, jira_settings
 

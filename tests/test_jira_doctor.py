@@ -6,8 +6,8 @@ import pytest
 import responses
 
 from bot.config import load_settings
-from bot.jira.client import JiraClient, JiraRejected, JiraUnavailable
-from bot.jira.fields import FieldError, field_map, resolve
+from bot.integrations.jira.client import JiraClient, JiraRejected, JiraUnavailable
+from bot.integrations.jira.fields import FieldError, field_map, resolve
 from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, field_list, fixture_copy
 
 ENV = {"BUDGETBOT_JIRA_URL": JIRA, "BUDGETBOT_JIRA_EMAIL": "budgetbot@example.com",

@@ -6,8 +6,8 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from bot.jira.models import JiraComment
-from bot.models import OutboxRow
+from bot.integrations.jira.tables import JiraComment
+from bot.outbox.tables import OutboxRow
 from jira_support import JIRA, body, calls, drain, fixture_copy, jira_settings, mock_fields, post_webhook, use
 
 ISSUE = f"{JIRA}/rest/api/3/issue/TES-14"

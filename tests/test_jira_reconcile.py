@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from bot import create_app
 from bot.db import get_db
-from bot.jira.models import JiraIssue
-from bot.jira.reconcile import reconcile, run
-from bot.ledger import set_budget
-from bot.models import Sprint, Story
+from bot.integrations.jira.tables import JiraIssue
+from bot.integrations.jira.reconcile import reconcile, run
+from bot.ledger.ingest import set_budget
+from bot.ledger.tables import Sprint, Story
 from jira_support import (BUDGET_ID, JIRA, SPEND_ID, body, calls, drain, field_list, fixture_copy, jira_settings,
                           use)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import responses
 from sqlalchemy import select
 
-from bot.jira.models import JiraIssue
-from bot.models import OutboxRow
+from bot.integrations.jira.tables import JiraIssue
+from bot.outbox.tables import OutboxRow
 from bot.outbox import enqueue
 from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
 from jira_support import JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, use

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from bot.jira.models import JiraIssue
-from bot.models import Delivery, OutboxRow, Story, UsageEvent
+from bot.integrations.jira.tables import JiraIssue
+from bot.integrations.deliveries import Delivery
+from bot.outbox.tables import OutboxRow
+from bot.ledger.tables import Story, UsageEvent
 from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
 from jira_support import BUDGET_ID, JIRA, SPEND_ID, calls, fixture_copy, post_webhook, use
 
@@ -84,7 +86,7 @@ def test_replayed_identifier_is_processed_once(client, db, jira_http):
 
 
 def test_unknown_event_is_202_and_logged(client, db, jira_http, caplog):
-    with caplog.at_level(logging.WARNING, logger="bot.jira.webhook"):
+    with caplog.at_level(logging.WARNING, logger="bot.integrations.jira.webhook"):
         response = post_webhook(client, fixture_copy("jira__issue_unknown__v2.json"))
 
     assert (response.status_code, response.json["result"]) == (202, "unknown_event")
@@ -102,7 +104,7 @@ def test_ignored_and_eventless_payloads(client, db, jira_http):
 
 def test_garbage_budget_keeps_the_old_budget_and_logs_a_warning(client, db, jira_http, caplog):
     post_webhook(client, budget_payload("50k"), identifier="a")
-    with caplog.at_level(logging.WARNING, logger="bot.jira.issues"):
+    with caplog.at_level(logging.WARNING, logger="bot.integrations.jira.issues"):
         response = post_webhook(client, budget_payload("lots and lots"), identifier="b")
 
     assert response.status_code == 200 and story(db).budget_tokens == 50_000

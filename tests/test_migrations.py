@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from bot.db import make_engine
 from bot.migrate import downgrade, upgrade
-from bot.schema import metadata
+from bot.all_tables import metadata
 
 
 @pytest.fixture

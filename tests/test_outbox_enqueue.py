@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from bot.db import utcnow
-from bot.ledger import ingest
+from bot.ledger.ingest import ingest
 from bot.outbox import SendContext, enqueue, sender
 from bot.outbox.worker import run_once
-from bot.pricing_ext import get_pricer
-from bot.usage import parse_usage_body
+from bot.app_pricer import get_pricer
+from bot.ledger.usage_shapes import parse_usage_body
 from outbox_helpers import RECORDER, T0, add, row, rows
 
 
@@ -92,7 +92,7 @@ def test_enqueue_stores_exactly_what_the_orm_would(db):
     # enqueue writes through the DB-API cursor for speed; the stored bytes must not differ.
     from sqlalchemy import text
 
-    from bot.models import OutboxRow
+    from bot.outbox.tables import OutboxRow
 
     payload = {"text": "PROJ-1 is over budget — 120%", "items": [1, None, True]}
     when = T0 + timedelta(microseconds=123456)

@@ -12,8 +12,8 @@ import urllib.request
 
 from bot.config import Settings
 from bot.db import make_engine
-from bot.procs import Supervisor, banner
-from bot.schema import metadata
+from bot.processes.supervisor import Supervisor, banner
+from bot.all_tables import metadata
 from outbox_helpers import add, rows
 
 
@@ -59,7 +59,7 @@ def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path,
 
     local = Database(url)
     add(local, kind="nobody.handles.this")  # the worker proves it ran by dead-lettering this row
-    process = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main(prog_name='budgetbot')",
+    process = subprocess.Popen([sys.executable, "-c", "from bot.cli_main import main; main(prog_name='budgetbot')",
                                 "run", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
     try:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.preflight import BLOCK, WARN, Reason, RunSoFar, decide, judge_run
+from bot.guardrails.preflight import BLOCK, WARN, Reason, RunSoFar, decide, judge_run
 
 
 @pytest.fixture

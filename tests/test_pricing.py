@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from bot.pricing import Pricer, TokenCounts, load_price_file
+from bot.ledger.pricing import Pricer, TokenCounts, load_price_file
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3", "o4-mini", "gpt-5", "claude-sonnet-4-5", "claude-opus-4-1",
           "claude-3-5-haiku-latest", "claude-haiku-4-5", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash"]

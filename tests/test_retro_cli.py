@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import time_machine
 from sqlalchemy import select
 
-from bot.models import Sprint
+from bot.ledger.tables import Sprint
 
 
 def test_sprint_add_stores_whole_utc_days_with_an_inclusive_end(cli, db):

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 from sqlalchemy import insert
 
-from bot.github.models import GitHubCheckRun, GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
-from bot.pricing import Pricer
-from bot.retro.external import alerts, pr_checks
-from bot.retro.period import date_range
-from bot.scrum.models import Alert
-from bot.retro.report import build
+from bot.integrations.github.tables import GitHubCheckRun, GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
+from bot.ledger.pricing import Pricer
+from bot.reports.retro.external import alerts, pr_checks
+from bot.reports.retro.period import date_range
+from bot.reports.scrum.tables import Alert
+from bot.reports.retro.report import build
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=UTC)

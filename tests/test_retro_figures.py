@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.pricing import ModelRates, Rate
-from bot.retro import figures as fig
-from bot.retro.savings import ModelTokens, caching, estimate_cost, routing
+from bot.ledger.pricing import ModelRates, Rate
+from bot.reports.retro import figures as fig
+from bot.reports.retro.savings import ModelTokens, caching, estimate_cost, routing
 
 WARN = Decimal("0.8")
 

@@ -7,9 +7,10 @@ import re
 
 from sqlalchemy import select
 
-from bot.models import OutboxRow, Story
-from bot.retro.post import MAX_SECTION, slack_messages
-from bot.retro.render import count, money, per_unit, percent, to_doc
+from bot.outbox.tables import OutboxRow
+from bot.ledger.tables import Story
+from bot.reports.retro.post import MAX_SECTION, slack_messages
+from bot.reports.retro.render import count, money, per_unit, percent, to_doc
 from retro_ledger import ledger, prices_file, settings_overrides  # noqa: F401 - fixtures
 
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 
-from bot.models import Sprint
-from bot.pricing_ext import get_pricer
-from bot.retro.period import date_range, previous_periods, sprint_period
-from bot.retro.report import build
+from bot.ledger.tables import Sprint
+from bot.app_pricer import get_pricer
+from bot.reports.retro.period import date_range, previous_periods, sprint_period
+from bot.reports.retro.report import build
 from retro_ledger import ledger, prices_file, settings_overrides, utc  # noqa: F401 - fixtures
 
 

@@ -10,8 +10,8 @@ import pytest
 from scrum_support import add_sprint, event, ingest_events, rows, set_story
 from sqlalchemy import select
 
-from bot.scrum.alerts import scan
-from bot.scrum.models import Alert
+from bot.reports.scrum.alerts import scan
+from bot.reports.scrum.tables import Alert
 
 NOW = datetime(2026, 3, 9, 15, tzinfo=UTC)
 TODAY = NOW.date()

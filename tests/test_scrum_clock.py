@@ -12,9 +12,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from scrum_support import rows
 from sqlalchemy import select
 
-from bot.scrum import clock as clock_module
-from bot.scrum.clock import JOBS, Clock, build_scheduler, latest_fire, register_job, start
-from bot.scrum.models import ClockLock, ClockRun
+from bot.processes import clock as clock_module
+from bot.processes.clock import JOBS, Clock, build_scheduler, latest_fire, register_job, start
+from bot.processes.tables import ClockLock, ClockRun
 
 FRIDAY_9 = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)  # 09:00 in Berlin (winter time)
 MONDAY_9 = datetime(2026, 3, 30, 7, 0, tzinfo=UTC)  # 09:00 in Berlin (summer time since Sunday)
@@ -144,7 +144,7 @@ def test_registered_jobs_run_in_the_clock_and_a_failing_job_does_not_stop_it(app
 
 def test_the_anomaly_scan_is_a_clock_job(app, db, monkeypatch):
     seen = []
-    monkeypatch.setattr("bot.scrum.alerts.scan", lambda session, settings: seen.append(settings))
+    monkeypatch.setattr("bot.reports.scrum.alerts.scan", lambda session, settings: seen.append(settings))
 
     assert Clock(app).run_job("anomaly_scan")
     assert seen == [app.config["SETTINGS"]]
@@ -165,7 +165,7 @@ def test_start_runs_in_the_background_and_shutdown_frees_the_lease(app, db):
 
 
 def test_clock_module_is_what_the_procfile_runs():
-    procfile = open(clock_module.__file__.replace("bot/scrum/clock.py", "Procfile")).read()
+    procfile = open(clock_module.__file__.replace("bot/processes/clock.py", "Procfile")).read()
     assert "clock: budgetbot clock" in procfile
 
 

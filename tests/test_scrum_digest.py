@@ -10,8 +10,8 @@ import responses
 import time_machine
 from scrum_support import SLACK, add_sprint, body, drain, event, ingest_events, rows, set_story, urllib_through_requests
 
-from bot.scrum import blocks
-from bot.scrum.digest import run
+from bot.reports import blocks
+from bot.reports.scrum.digest import run
 
 USD = 10**9
 MONDAY_9AM_BERLIN = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from bot.budgets import Status
-from bot.scrum import anomalies as rules
-from bot.scrum.burndown import SprintWindow, StoryBurn, describe, project, when, worst_projection
-from bot.scrum.digest_data import report_window
+from bot.ledger.budgets import Status
+from bot.reports.scrum import anomalies as rules
+from bot.reports.scrum.burndown import SprintWindow, StoryBurn, describe, project, when, worst_projection
+from bot.reports.scrum.digest_data import report_window
 
 USD = 10**9
 DAY = date(2026, 3, 9)
@@ -152,7 +152,7 @@ def test_report_window_covers_the_weekend_on_monday():
 
 
 def test_slack_sections_stay_within_slacks_limits():
-    from bot.scrum import blocks
+    from bot.reports import blocks
 
     section = blocks.lines_section("*Over budget (400)*", [f"• <https://b.test/stories/PROJ-{n}|PROJ-{n}> "
                                                            f"{'long summary ' * 5}" for n in range(400)])

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import Story, StoryDay, UsageEvent
+from bot.ledger.tables import Story, StoryDay, UsageEvent
 
 
 def event(event_id="e1", **fields) -> dict:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.models import OutboxRow
+from bot.outbox.tables import OutboxRow
 from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
 from bot.outbox.rows import insert_row
 
@@ -119,7 +119,7 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
 
 
 def init_app(app) -> None:
-    from bot.health import DETAILS
+    from bot.web.health import DETAILS
     from bot.outbox.admin import health_detail
 
     DETAILS["outbox"] = health_detail

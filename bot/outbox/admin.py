@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.models import OutboxRow
+from bot.outbox.tables import OutboxRow
 
 STATES = ("pending", "sending", "done", "dead")
 

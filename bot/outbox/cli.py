@@ -11,7 +11,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from bot.cli import with_app
+from bot.cli_main import with_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import STATES, list_rows, parse_age, purge_done, retry_dead
 
@@ -81,7 +81,7 @@ def outbox_list(app: Flask, state: str | None, kind: str | None, dry_run: bool, 
 @with_app
 def outbox_show(app: Flask, row_id: int) -> None:
     """Everything about one row: payload, attempts, last error, recorded dry-run requests, result."""
-    from bot.models import OutboxRow
+    from bot.outbox.tables import OutboxRow
 
     with get_db().session_factory() as session:
         row = session.get(OutboxRow, row_id)
@@ -96,7 +96,7 @@ def outbox_show(app: Flask, row_id: int) -> None:
 @with_app
 def outbox_retry(app: Flask, row_ids: tuple[int, ...], all_dead: bool) -> None:
     """Re-drive dead rows: pending again, due now, with a fresh try count. Give IDs or --dead."""
-    from bot.models import OutboxRow
+    from bot.outbox.tables import OutboxRow
 
     if bool(row_ids) == all_dead:
         raise click.ClickException("give the ID(s) of dead rows, or --dead for all of them (not both)")
@@ -141,7 +141,7 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
 @with_app
 def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...]) -> None:
     """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
-    from bot.procs import PROCESSES, RunOptions, Supervisor, banner
+    from bot.processes.supervisor import PROCESSES, RunOptions, Supervisor, banner
 
     unknown = sorted(set(only) - PROCESSES.keys())
     if unknown:

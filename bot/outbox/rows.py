@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.models import OutboxRow
+from bot.outbox.tables import OutboxRow
 
 TABLE = OutboxRow.__table__
 COLUMNS = ("kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")

@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from bot.models import OutboxRow
+from bot.outbox.tables import OutboxRow
 
 UNSENT = ("pending", "sending")
 

@@ -1,0 +1,253 @@
+"""The `budgetbot` command: serve, migrate, tokens, budgets, status, rebuild, prices."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+from flask import Flask
+
+from bot.config import ConfigError
+
+
+def load_app() -> Flask:
+    from bot import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def with_app(command):
+    """Give the command a ready app (inside its app context) as its first argument."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        app = load_app()
+        with app.app_context():
+            return command(app, *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="budgetbot")
+def main() -> None:
+    """budgetbot: token budgets on Jira stories, measured agent spend, and a PR check that enforces them.
+
+    Configuration comes from BUDGETBOT_* environment variables (see README).
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@with_app
+def serve(app: Flask, host: str, port: int) -> None:
+    """Serve the web app with the development server (use gunicorn in production: see Procfile)."""
+    app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="heads")
+@with_app
+def db_upgrade(app: Flask, revision: str) -> None:
+    """Apply migrations (default: all of them)."""
+    from bot.migrate import upgrade
+
+    upgrade(app.config["SETTINGS"].database_url, revision)
+    click.echo("database is up to date")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for agents and proxies (POST /api/v1/usage)."""
+
+
+@token.command("create")
+@click.argument("name")
+@with_app
+def token_create(app: Flask, name: str) -> None:
+    """Create a token and print its secret. It is shown this once; only its SHA-256 is kept."""
+    from bot.web.auth import TokenError, create_token
+    from bot.db import get_db
+
+    try:
+        with get_db().transaction() as session:
+            secret = create_token(session, name)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(secret)
+    click.echo(f"token {name!r} created; store it now, it cannot be shown again", err=True)
+
+
+@token.command("list")
+@with_app
+def token_list(app: Flask) -> None:
+    """List tokens (names and dates, never secrets)."""
+    from bot.web.auth import list_tokens
+    from bot.db import get_db
+
+    with get_db().session_factory() as session:
+        tokens = list_tokens(session)
+    if not tokens:
+        click.echo("no tokens; create one with `budgetbot token create NAME`")
+    for item in tokens:
+        state = f"revoked {item.revoked_at:%Y-%m-%d %H:%M}" if item.revoked_at else "active"
+        click.echo(f"{item.name}\tcreated {item.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@token.command("revoke")
+@click.argument("name")
+@with_app
+def token_revoke(app: Flask, name: str) -> None:
+    """Revoke a token: requests using it get 401 from now on."""
+    from bot.web.auth import TokenError, revoke_token
+    from bot.db import get_db
+
+    try:
+        with get_db().transaction() as session:
+            revoke_token(session, name)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"token {name!r} revoked")
+
+
+@main.group()
+def budget() -> None:
+    """Story budgets."""
+
+
+@budget.command("set")
+@click.argument("key")
+@click.argument("amounts", nargs=-1, required=True)
+@with_app
+def budget_set(app: Flask, key: str, amounts: tuple[str, ...]) -> None:
+    """Set KEY's budget: `200k`, `'$5'`, or both (`200k '$5'`). A part not given is kept."""
+    from bot.ledger.budgets import BudgetError, parse_budget, usd_to_nano
+    from bot.db import get_db
+    from bot.ledger.keys import InvalidStoryKey, normalize_key
+    from bot.ledger.ingest import set_budget
+
+    try:
+        key = normalize_key(key)
+        parsed = parse_budget(" / ".join(amounts))
+    except (InvalidStoryKey, BudgetError) as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = app.config["SETTINGS"]
+    with get_db().transaction() as session:
+        set_budget(session, key, parsed.tokens, None if parsed.usd is None else usd_to_nano(parsed.usd),
+                   settings.warn_threshold)
+    _print_status(app, key)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/v1/stories/KEY.")
+@with_app
+def status(app: Flask, key: str, as_json: bool) -> None:
+    """Budget, spend and status of a story."""
+    from bot.ledger.keys import InvalidStoryKey, normalize_key
+
+    try:
+        key = normalize_key(key)
+    except InvalidStoryKey as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_status(app, key, as_json)
+
+
+def _print_status(app: Flask, key: str, as_json: bool = False) -> None:
+    from bot.db import get_db
+    from bot.ledger.tables import Story
+    from bot.ledger.read import story_detail
+
+    with get_db().session_factory() as session:
+        story = session.get(Story, key)
+        if story is None:
+            raise click.ClickException(f"no budget or spend recorded for {key} yet")
+        detail = story_detail(session, story, app.config["SETTINGS"].warn_threshold)
+    if as_json:
+        click.echo(json.dumps(detail, indent=2))
+        return
+    budget, spent, pct = detail["budget"], detail["spent"], detail["percent"]
+    click.echo(f"{key}  {detail['status'].upper()}")
+    click.echo(f"  tokens  {spent['tokens']:,} / {_or_dash(budget['tokens'], '{:,}')}"
+               f"{_pct(pct['tokens'])}")
+    click.echo(f"  usd     ${spent['usd']} / {_or_dash(budget['usd'], '${}')}{_pct(pct['usd'])}")
+    click.echo(f"  events  {detail['events']:,} ({detail['unpriced_events']:,} unpriced)")
+    for title, rows in (("models", detail["by_model"]), ("agents", detail["by_agent"])):
+        if rows:
+            click.echo(f"  top {title}: " + ", ".join(f"{r['name'] or '(none)'} ${r['usd']}" for r in rows[:5]))
+
+
+def _or_dash(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _pct(value: str | None) -> str:
+    return "" if value is None else f"  ({value}%)"
+
+
+@main.command()
+@with_app
+def rebuild(app: Flask) -> None:
+    """Recompute story totals and every rollup from the ledger (they should not change)."""
+    from bot.db import get_db
+    from bot.ledger.ingest import rebuild as rebuild_aggregates
+    from bot.ledger.rollups import rebuild as rebuild_scrum_rollups
+
+    with get_db().transaction() as session:
+        changed = rebuild_aggregates(session)
+        rollups = rebuild_scrum_rollups(session)
+    click.echo(f"rebuilt: {changed['stories_changed']} stories and {changed['day_rows_changed']} "
+               "daily rows differed from the ledger and were corrected")
+    click.echo("scrum rollups rebuilt: " + ", ".join(f"{name} {count}" for name, count in rollups.items()))
+
+
+@main.group()
+def prices() -> None:
+    """Model prices (genai-prices, plus BUDGETBOT_PRICES_FILE overrides)."""
+
+
+@prices.command("show")
+@click.argument("model")
+@click.option("--provider", help="Provider id, e.g. openai, anthropic, google.")
+@with_app
+def prices_show(app: Flask, model: str, provider: str | None) -> None:
+    """Show the rates budgetbot uses for MODEL."""
+    from bot.app_pricer import get_pricer
+
+    rates = get_pricer().rates(model, provider, datetime.now(UTC).date())
+    if rates is None:
+        click.echo(f"{model}: unknown model; its events are stored with priced=false "
+                   "(add it to BUDGETBOT_PRICES_FILE to price it)", err=True)
+        sys.exit(1)
+    click.echo(f"{model} -> {rates.model} ({rates.provider or 'any provider'}, from {rates.source})")
+    for name, text in rates.describe().items():
+        click.echo(f"  {name:<16}{text}")
+
+
+# Command groups of the features and integrations (imported last: they import `main` and `with_app`).
+from bot.guardrails.breakers import breaker  # noqa: E402
+from bot.integrations.github.cli import github  # noqa: E402
+from bot.integrations.jira.cli import jira_group  # noqa: E402
+from bot.outbox.cli import register_commands as register_outbox_commands  # noqa: E402
+from bot.reports.retro.cli import register as register_retro  # noqa: E402
+from bot.reports.scrum.cli import COMMANDS as scrum_commands  # noqa: E402
+
+main.add_command(breaker)
+main.add_command(github)
+main.add_command(jira_group)
+register_outbox_commands(main)  # worker, outbox, run
+register_retro(main)  # retro, sprint, export
+for command in scrum_commands:  # clock, digest, alerts
+    main.add_command(command)

@@ -1,0 +1,185 @@
+"""The `slack.message` sender: chat.postMessage, chat.update by the stored ts, and the chart via files_upload_v2."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import socket
+from urllib.error import HTTPError, URLError
+
+from flask import current_app, has_app_context
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.db import Database, utcnow
+from bot.outbox import PermanentError, RetryableError, SendContext, sender
+from bot.integrations.slack import KIND
+from bot.integrations.slack.tables import SlackMessage
+
+log = logging.getLogger(__name__)
+
+# Slack error codes that may succeed later; every other `ok: false` answer cannot succeed by retrying.
+RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+HINTS = {
+    "invalid_auth": "BUDGETBOT_SLACK_TOKEN is not a valid token: create a bot token (xoxb-...) and set it",
+    "not_authed": "no token was sent: set BUDGETBOT_SLACK_TOKEN",
+    "token_revoked": "BUDGETBOT_SLACK_TOKEN was revoked: reinstall the app and set the new token",
+    "token_expired": "BUDGETBOT_SLACK_TOKEN expired: set a fresh token",
+    "account_inactive": "the token's app or user was deactivated: reinstall the app",
+    "channel_not_found": "channel {channel!r} not found: check BUDGETBOT_SLACK_CHANNEL (a private channel "
+                         "needs the bot invited)",
+    "not_in_channel": "the bot is not in {channel!r}: invite it with /invite",
+    "is_archived": "channel {channel!r} is archived: unarchive it or change BUDGETBOT_SLACK_CHANNEL",
+    "missing_scope": "the token lacks a scope: give the app chat:write and files:write, then reinstall",
+    "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
+    "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
+}
+_databases: dict[str, Database] = {}
+
+
+def make_client(settings) -> WebClient:
+    """A WebClient on BUDGETBOT_SLACK_API_URL with slack_sdk's own retries off: the outbox retries, and
+    two layers of retries would multiply each other."""
+    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    return WebClient(token=settings.slack_token.get_secret_value(), base_url=base_url, timeout=15,
+                     retry_handlers=[])
+
+
+@sender(KIND, integration="slack")
+def send_message(payload: dict, ctx: SendContext) -> dict | None:
+    """Post (or edit, when `update_key` was posted before) one message, then upload its chart to its thread."""
+    settings = ctx.settings
+    channel = payload.get("channel") or settings.slack_channel
+    if not channel:
+        raise PermanentError("no Slack channel: set BUDGETBOT_SLACK_CHANNEL (or give the message a channel)")
+    # Without an update_key, the outbox row id still makes a retried send edit instead of posting twice.
+    row_id = getattr(ctx, "row_id", None)
+    key = payload.get("update_key") or (f"outbox:{row_id}" if row_id is not None else None)
+    db = _database(settings)
+    earlier = _load(db, key)
+    message = {"text": payload.get("text") or "", "blocks": payload.get("blocks") or None}
+    image = payload.get("image")
+    if ctx.dry_run:
+        _record_dry_run(ctx, settings, channel, earlier, message, image)
+        return None
+    client = make_client(settings)
+    try:
+        channel_id, ts = _post_or_update(client, db, key, channel, earlier, message)
+        if image:
+            _upload_chart(client, db, key, channel_id, ts, earlier, image)
+    except SlackApiError as exc:
+        raise _error(exc, channel) from None
+    except HTTPError as exc:  # the upload step talks to files.slack.com directly
+        if exc.code == 429 or exc.code >= 500:
+            raise RetryableError(f"Slack file upload answered {exc.code}",
+                                 retry_after=_retry_after(exc.headers)) from None
+        raise PermanentError(f"Slack file upload answered {exc.code}") from None
+    except (URLError, socket.timeout, TimeoutError, ConnectionError, SlackClientError) as exc:
+        raise RetryableError(f"Slack unreachable: {exc}") from None
+    return {"channel": channel_id, "ts": ts}
+
+
+def _post_or_update(client: WebClient, db: Database, key: str | None, channel: str,
+                    earlier: SlackMessage | None, message: dict) -> tuple[str, str]:
+    if earlier is not None:
+        try:
+            client.chat_update(channel=earlier.channel_id, ts=earlier.ts, **message)
+            return earlier.channel_id, earlier.ts
+        except SlackApiError as exc:
+            if exc.response.get("error") != "message_not_found":
+                raise
+            log.info("Slack message %s was deleted; posting it again", key)
+    answer = client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
+    channel_id, ts = answer["channel"], answer["ts"]
+    if key is not None:
+        _save(db, key, channel_id=channel_id, ts=ts, file_id=None, image_sha256=None)
+    return channel_id, ts
+
+
+def _upload_chart(client: WebClient, db: Database, key: str | None, channel_id: str, ts: str,
+                  earlier: SlackMessage | None, image: dict) -> None:
+    data = base64.b64decode(image["png_b64"])
+    digest = hashlib.sha256(data).hexdigest()
+    if earlier is not None and earlier.image_sha256 == digest and earlier.ts == ts:
+        return  # the same chart is already in the thread
+    answer = client.files_upload_v2(channel=channel_id, thread_ts=ts, file=data, filename=image["filename"],
+                                    title=image.get("title") or image["filename"])
+    file_id = answer["file"]["id"]
+    if key is not None:
+        _save(db, key, channel_id=channel_id, ts=ts, file_id=file_id, image_sha256=digest)
+    if earlier is not None and earlier.file_id and earlier.file_id != file_id:
+        try:  # the stale chart: best effort, a leftover image is harmless
+            client.files_delete(file=earlier.file_id)
+        except SlackApiError as exc:
+            log.warning("could not delete the old chart %s: %s", earlier.file_id, exc.response.get("error"))
+
+
+def _record_dry_run(ctx: SendContext, settings, channel: str, earlier: SlackMessage | None, message: dict,
+                    image: dict | None) -> None:
+    base = settings.slack_api_url.rstrip("/") + "/"
+    body = {k: v for k, v in message.items() if v is not None}
+    if earlier is not None:
+        ctx.record("POST", base + "chat.update", {"channel": earlier.channel_id, "ts": earlier.ts, **body})
+        channel, ts = earlier.channel_id, earlier.ts
+    else:
+        ctx.record("POST", base + "chat.postMessage",
+                   {"channel": channel, "unfurl_links": False, "unfurl_media": False, **body})
+        ts = "(ts of the posted message)"
+    if image:
+        size = len(base64.b64decode(image["png_b64"]))
+        ctx.record("POST", base + "files.getUploadURLExternal", {"filename": image["filename"], "length": size})
+        ctx.record("POST", "(upload_url from files.getUploadURLExternal)", {"bytes": size})
+        ctx.record("POST", base + "files.completeUploadExternal",
+                   {"files": [{"id": "(file_id)", "title": image.get("title") or image["filename"]}],
+                    "channel_id": channel, "thread_ts": ts})
+
+
+def _error(exc: SlackApiError, channel: str) -> Exception:
+    status = exc.response.status_code
+    code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+    if status == 429 or code == "ratelimited":
+        return RetryableError(f"Slack rate limit ({exc.response.api_url})",
+                              retry_after=_retry_after(exc.response.headers))
+    if status >= 500 or code in RETRYABLE:
+        return RetryableError(f"Slack answered {status} {code or ''}".strip(), retry_after=_retry_after(
+            exc.response.headers))
+    hint = HINTS.get(code or "", "Slack refused the request")
+    return PermanentError(f"Slack error {code or status}: {hint.format(channel=channel)}")
+
+
+def _retry_after(headers) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _database(settings) -> Database:
+    """The app's database; senders get no session, and the store must commit right after the post."""
+    if has_app_context() and "budgetbot.db" in current_app.extensions:
+        return current_app.extensions["budgetbot.db"]
+    if settings.database_url not in _databases:
+        _databases[settings.database_url] = Database(settings.database_url)
+    return _databases[settings.database_url]
+
+
+def _load(db: Database, key: str | None) -> SlackMessage | None:
+    if key is None:
+        return None
+    with db.session_factory() as session:
+        return session.get(SlackMessage, key)
+
+
+def _save(db: Database, key: str, **values) -> None:
+    with db.transaction() as session:
+        row = session.get(SlackMessage, key)
+        if row is None:
+            session.add(SlackMessage(update_key=key, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()

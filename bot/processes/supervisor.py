@@ -1,0 +1,119 @@
+"""`budgetbot run`: the Procfile's processes (web, worker, and the clock once it exists) in one terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("bot.run")
+STOP_GRACE_SECONDS = 10.0
+BUDGETBOT = "from bot.cli_main import main; main(prog_name='budgetbot')"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    host: str
+    port: int
+    gunicorn: bool
+
+
+# name -> argv of the process, in start order. Another component adds one with
+# `register_process("clock", lambda options: budgetbot_argv("clock"))` from its init_app.
+PROCESSES: dict[str, Callable[[RunOptions], list[str]]] = {}
+
+
+def register_process(name: str, argv: Callable[[RunOptions], list[str]]) -> None:
+    PROCESSES[name] = argv
+
+
+def budgetbot_argv(*args: str) -> list[str]:
+    """A `budgetbot ...` command run by this same Python (so the virtualenv need not be on PATH)."""
+    return [sys.executable, "-c", BUDGETBOT, *args]
+
+
+def _web(options: RunOptions) -> list[str]:
+    if options.gunicorn:
+        return [sys.executable, "-m", "gunicorn", "--bind", f"{options.host}:{options.port}", "--workers", "2",
+                "bot:create_app()"]
+    return budgetbot_argv("serve", "--host", options.host, "--port", str(options.port))
+
+
+register_process("web", _web)
+register_process("worker", lambda options: budgetbot_argv("worker"))
+
+
+class Supervisor:
+    """Start each process with its output prefixed by its name; stop them all when one stops or on a signal."""
+
+    def __init__(self, commands: dict[str, list[str]], out: Callable[[str], None] = print) -> None:
+        self.commands, self.out = commands, out
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stop = threading.Event()
+        self.width = max((len(name) for name in commands), default=0)
+
+    def run(self) -> int:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for name, argv in self.commands.items():
+            child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            self.children[name] = child
+            threading.Thread(target=self._pump, args=(name, child), daemon=True).start()
+            self.out(f"{name:<{self.width}} | started (pid {child.pid})")
+        code = 0
+        while not self.stop.is_set():
+            exited = [(name, c.returncode) for name, c in self.children.items() if c.poll() is not None]
+            if exited:
+                name, code = exited[0]
+                self.out(f"{name:<{self.width}} | exited with code {code}; stopping the others")
+                break
+            self.stop.wait(0.2)
+        self._terminate()
+        return code
+
+    def _pump(self, name: str, child: subprocess.Popen) -> None:
+        for line in child.stdout:
+            self.out(f"{name:<{self.width}} | {line.rstrip()}")
+
+    def _terminate(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.terminate()  # SIGTERM: the worker finishes its row in hand, the web server stops
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name, child in self.children.items():
+            try:
+                child.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.out(f"{name:<{self.width}} | did not stop in {STOP_GRACE_SECONDS:.0f}s; killed")
+                child.kill()
+                child.wait()
+
+    def handle_signals(self) -> None:
+        def handle(signum, _frame):
+            self.out(f"{'run':<{self.width}} | {signal.Signals(signum).name}: stopping")
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def banner(settings) -> list[str]:
+    """The first log lines of `budgetbot run`: what runs where, and whether anything is really sent."""
+    from bot.outbox import dry_run_integrations
+
+    lines = [f"database {make_url(settings.database_url).render_as_string(hide_password=True)}"]
+    dry = dry_run_integrations(settings)
+    if settings.dry_run:
+        lines.append("DRY-RUN mode (BUDGETBOT_DRY_RUN=1): nothing is sent to Jira, GitHub or Slack; the worker "
+                     "records each request it would make (see `budgetbot outbox list --dry-run`)")
+    elif dry:
+        lines.append(f"DRY-RUN mode for {', '.join(dry)}: no credentials configured, so the worker records each "
+                     "request it would make instead of sending it (see `budgetbot outbox list --dry-run`)")
+    return lines

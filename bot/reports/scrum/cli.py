@@ -1,0 +1,103 @@
+"""`budgetbot clock`, `budgetbot digest --dry-run|--now` and `budgetbot alerts [--since 1d]`."""
+
+from __future__ import annotations
+
+import re
+import signal
+from datetime import timedelta
+
+import click
+from flask import Flask
+
+from bot.cli_main import with_app
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> timedelta:
+    """`30m`, `12h`, `1d`, `2w` -> timedelta (click.BadParameter otherwise)."""
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30m, 12h, 1d or 2w", param_hint="--since")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@click.command()
+@with_app
+def clock(app: Flask) -> None:
+    """Run the scheduler: the daily digest, the anomaly scan and registered jobs (Procfile `clock:`).
+
+    Start as many as you like: only the one holding the database lease acts, and another takes over
+    within BUDGETBOT_CLOCK_LEASE_SECONDS when it stops.
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from bot.processes.clock import build_scheduler
+
+    scheduler = build_scheduler(app, BlockingScheduler)
+    settings = app.config["SETTINGS"]
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    click.echo(f"clock {scheduler.budgetbot_clock.holder}: digest at {settings.digest_time} "
+               f"{settings.timezone} ({settings.digest_days}), anomaly scan every {settings.anomaly_scan_minutes} min",
+               err=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+
+@click.command()
+@click.option("--dry-run", "dry_run", is_flag=True, help="Print the Slack message and each Jira comment; send nothing.")
+@click.option("--now", "now_", is_flag=True, help="Build today's digest now and enqueue it for the worker to send.")
+@with_app
+def digest(app: Flask, dry_run: bool, now_: bool) -> None:
+    """Today's digest: Slack message with the burn-down chart, and a burn-down comment on each active story.
+
+    Re-running it on the same day edits the same Slack message and the same Jira comments.
+    """
+    from bot.db import get_db
+    from bot.reports import blocks
+    from bot.reports.scrum.digest import run
+
+    if dry_run == now_:
+        raise click.UsageError("choose one: --dry-run (print it) or --now (send it)")
+    settings = app.config["SETTINGS"]
+    with get_db().transaction() as session:
+        result = run(session, settings, send=now_)
+    if now_:
+        click.echo(f"digest {result.update_key} enqueued: 1 Slack message, {len(result.comments)} Jira comments; "
+                   "the worker sends them (`budgetbot worker`)")
+        return
+    channel = settings.slack_channel or "(BUDGETBOT_SLACK_CHANNEL not set)"
+    click.echo(f"Slack → {channel} (update key {result.update_key})")
+    click.echo(blocks.slack_as_text(result.blocks))
+    if result.chart_png:
+        click.echo(f"[chart: {result.chart_title}, {len(result.chart_png):,} bytes PNG, in the message's thread]")
+    for key, doc in result.comments:
+        click.echo(f"\nJira comment on {key} (marker burndown, edited in place)")
+        click.echo(blocks.doc_as_text(doc))
+
+
+@click.command()
+@click.option("--since", "since", default="1d", show_default=True, help="How far back: 30m, 12h, 1d, 2w.")
+@with_app
+def alerts(app: Flask, since: str) -> None:
+    """List anomaly alerts (one per rule, subject and day)."""
+    from sqlalchemy import select
+
+    from bot.db import get_db, utcnow
+    from bot.reports.scrum.tables import Alert
+
+    start = utcnow() - parse_since(since)
+    with get_db().session_factory() as session:
+        found = session.scalars(select(Alert).where(Alert.created_at >= start).order_by(Alert.id)).all()
+    if not found:
+        click.echo(f"no alerts in the last {since}")
+    for alert in found:
+        story = f" [{alert.story_key}]" if alert.story_key else ""
+        click.echo(f"{alert.created_at:%Y-%m-%d %H:%M}Z  {alert.rule:<13} {alert.subject}{story}\n    {alert.message}")
+
+
+COMMANDS = (clock, digest, alerts)

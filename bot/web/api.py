@@ -1,0 +1,153 @@
+"""HTTP API v1: usage ingest, story budgets and status, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
+
+from bot.web.auth import require_token
+from bot.ledger.budgets import BudgetError, Status, nano_to_usd, parse_tokens, parse_usd, usd_to_nano
+from bot.db import get_db
+from bot.ledger.keys import InvalidStoryKey, normalize_key
+from bot.ledger.ingest import EventConflict, ingest, set_budget
+from bot.ledger.tables import Story
+from bot.web.openapi import openapi_document
+from bot.app_pricer import get_pricer
+from bot.ledger.read import story_detail, story_summary
+from bot.ledger.usage_shapes import BatchInvalid, parse_usage_body
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def error(status: int, code: str, message: str, **extra):
+    response = jsonify(error=code, message=message, **extra)
+    response.status_code = status
+    return response
+
+
+def json_body():
+    if not request.is_json:
+        abort(error(400, "bad_content_type", "send a JSON body with 'Content-Type: application/json'"))
+    try:
+        return request.get_json()
+    except BadRequest:
+        abort(error(400, "malformed_json", "the body is not valid JSON"))
+
+
+def settings():
+    return current_app.config["SETTINGS"]
+
+
+@bp.post("/usage")
+@require_token
+def post_usage():
+    body = json_body()
+    try:
+        events, _ = parse_usage_body(body, settings().max_batch_events)
+    except BatchInvalid as exc:
+        return error(400, "invalid_events", "nothing was stored: fix these fields and resend the batch",
+                     errors=exc.errors)
+    pricer = get_pricer()
+    try:
+        with get_db().transaction() as session:
+            outcome = ingest(session, events, pricer, settings().warn_threshold)
+            results = outcome.events
+            stories = {c.story.key: story_summary(c.story, settings().warn_threshold) for c in outcome.changes}
+            # Stories only named by duplicates did not change; they are still reported.
+            missing = {r.story for r in results if r.story} - stories.keys()
+            if missing:
+                stories.update({s.key: story_summary(s, settings().warn_threshold)
+                                for s in session.scalars(select(Story).where(Story.key.in_(missing)))})
+            stories = dict(sorted(stories.items()))
+    except EventConflict as exc:
+        path = f"events[{exc.index}].event_id" if isinstance(body, dict) and "events" in body else "event_id"
+        return error(409, "event_conflict", f"{exc}; nothing of this request was stored",
+                     errors=[{"path": path, "message": str(exc)}])
+    return jsonify(
+        accepted=sum(r.result == "accepted" for r in results),
+        duplicates=sum(r.result == "duplicate" for r in results),
+        events=[{"event_id": r.event_id, "result": r.result, "story": r.story, "priced": r.priced,
+                 "cost_usd": None if r.cost_nano_usd is None else _usd(r.cost_nano_usd)} for r in results],
+        stories=stories,
+    )
+
+
+def _usd(nano: int) -> str:
+    return f"{nano_to_usd(nano):f}"
+
+
+def _story_key(raw: str) -> str:
+    try:
+        return normalize_key(raw)
+    except InvalidStoryKey as exc:
+        abort(error(400, "invalid_story_key", str(exc), errors=[{"path": "key", "message": str(exc)}]))
+
+
+@bp.get("/stories")
+@require_token
+def list_stories():
+    wanted = request.args.get("status")
+    if wanted and wanted not in {s.value for s in Status}:
+        return error(400, "invalid_status", f"status must be one of {[s.value for s in Status]}",
+                     errors=[{"path": "status", "message": "unknown status"}])
+    query = select(Story).where(Story.deleted.is_(False)).order_by(Story.key)
+    if project := request.args.get("project"):
+        query = query.where(Story.project == project.upper())
+    with get_db().session_factory() as session:
+        rows = [story_summary(s, settings().warn_threshold) for s in session.scalars(query)]
+    if wanted:
+        rows = [r for r in rows if r["status"] == wanted]
+    return jsonify(stories=rows, count=len(rows))
+
+
+@bp.get("/stories/<key>")
+@require_token
+def get_story(key: str):
+    key = _story_key(key)
+    with get_db().session_factory() as session:
+        story = session.get(Story, key)
+        if story is None:
+            return error(404, "not_found", f"no budget or spend recorded for {key} yet")
+        return jsonify(story_detail(session, story, settings().warn_threshold))
+
+
+@bp.put("/stories/<key>/budget")
+@require_token
+def put_budget(key: str):
+    key = _story_key(key)
+    body = json_body()
+    if not isinstance(body, dict):
+        return error(400, "invalid_budget", "send a JSON object", errors=[{"path": "body", "message": "not an object"}])
+    unknown = sorted(body.keys() - {"tokens", "usd"})
+    if unknown:
+        return error(400, "invalid_budget", f"unknown field(s): {', '.join(unknown)}",
+                     errors=[{"path": name, "message": "unknown field"} for name in unknown])
+    if not ({"tokens", "usd"} & body.keys()):
+        return error(400, "invalid_budget", "give tokens and/or usd, e.g. {\"tokens\": \"200k\", \"usd\": \"$5\"}",
+                     errors=[{"path": "body", "message": "tokens or usd required"}])
+    parsed, problems = {}, []
+    for name, parse in (("tokens", parse_tokens), ("usd", lambda v: usd_to_nano(parse_usd(v)))):
+        if name in body and body[name] is not None:
+            try:
+                parsed[name] = parse(body[name])
+            except BudgetError as exc:
+                problems.append({"path": name, "message": str(exc)})
+    if problems:
+        return error(400, "invalid_budget", "the budget was not changed", errors=problems)
+    with get_db().transaction() as session:
+        story = session.get(Story, key)
+        tokens = parsed.get("tokens") if "tokens" in body else (story.budget_tokens if story else None)
+        nano = parsed.get("usd") if "usd" in body else (story.budget_nano_usd if story else None)
+        change = set_budget(session, key, tokens, nano, settings().warn_threshold, clear_missing=True)
+        return jsonify(story_detail(session, change.story, settings().warn_threshold))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
