@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from bot import create_app  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
+from bot.all_tables import metadata  # noqa: E402
 from bot.db import get_db, utcnow  # noqa: E402
 from bot.integrations.github import client as github_client  # noqa: E402
 from bot.outbox.worker import run_once  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
+from bot.web.auth import create_token  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "github"
 SECRET = "bench-secret"

@@ -25,15 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert, text
 
-from bot import create_app  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.ledger.tables import Sprint, Story, StoryDay, UsageEvent  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
-from bot.reports.scrum.digest import build, run  # noqa: E402
-from bot.reports.scrum.digest_data import load  # noqa: E402
-from bot.ledger.tables import AgentDay, UsageDay  # noqa: E402
+from bot import create_app
+from bot.all_tables import metadata
+from bot.db import get_db
+from bot.ledger.tables import AgentDay, Sprint, Story, StoryDay, UsageDay, UsageEvent
+from bot.reports.scrum.digest import build, run
+from bot.reports.scrum.digest_data import load
 from bot.reports.scrum.tables import Alert
 
 AGENTS = ["claude-code", "codex", "devin"]

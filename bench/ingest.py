@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from bot import create_app  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
+from bot import create_app
+from bot.all_tables import metadata
+from bot.db import get_db
+from bot.web.auth import create_token
 
 MODELS = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "gpt-4.1-mini"]
 START = datetime(2026, 11, 2, tzinfo=UTC)

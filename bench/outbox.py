@@ -24,14 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import create_app  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.ledger.ingest import ingest  # noqa: E402
-from bot.outbox import enqueue, register_integration, sender  # noqa: E402
-from bot.outbox.worker import Worker  # noqa: E402
-from bot.app_pricer import get_pricer  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
-from bot.ledger.usage_shapes import parse_usage_body  # noqa: E402
+from bot import create_app
+from bot.all_tables import metadata
+from bot.app_pricer import get_pricer
+from bot.db import get_db
+from bot.ledger.ingest import ingest
+from bot.ledger.usage_shapes import parse_usage_body
+from bot.outbox import enqueue, register_integration, sender
+from bot.outbox.worker import Worker
 
 register_integration("bench", lambda settings: True)
 sender("bench.noop", integration="bench")(lambda payload, ctx: None)

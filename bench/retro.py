@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert
 
-from bot.db import Database  # noqa: E402
-from bot.ledger.ingest import rebuild  # noqa: E402
-from bot.ledger.tables import Sprint, Story, UsageEvent  # noqa: E402
-from bot.ledger.pricing import Pricer  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
+from bot.all_tables import metadata
+from bot.db import Database
+from bot.ledger.ingest import rebuild
+from bot.ledger.pricing import Pricer
+from bot.ledger.tables import Sprint, Story, UsageEvent
 
 STORIES, SPRINTS, SPRINT_DAYS = 500, 6, 14
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -137,9 +137,9 @@ def peak_rss_mib() -> float:
 def measure(path: Path, traced: bool) -> dict:
     """Run in a fresh process: time (or trace the memory of) the retro of the last sprint, and an export."""
     from bot import create_app
+    from bot.app_pricer import get_pricer
     from bot.db import get_db
     from bot.reports.export import export_lines, reading_session
-    from bot.app_pricer import get_pricer
     from bot.reports.retro import render
     from bot.reports.retro.period import date_range, sprint_period
     from bot.reports.retro.report import build as build_report

@@ -78,8 +78,8 @@ def token() -> None:
 @with_app
 def token_create(app: Flask, name: str) -> None:
     """Create a token and print its secret. It is shown this once; only its SHA-256 is kept."""
-    from bot.web.auth import TokenError, create_token
     from bot.db import get_db
+    from bot.web.auth import TokenError, create_token
 
     try:
         with get_db().transaction() as session:
@@ -94,8 +94,8 @@ def token_create(app: Flask, name: str) -> None:
 @with_app
 def token_list(app: Flask) -> None:
     """List tokens (names and dates, never secrets)."""
-    from bot.web.auth import list_tokens
     from bot.db import get_db
+    from bot.web.auth import list_tokens
 
     with get_db().session_factory() as session:
         tokens = list_tokens(session)
@@ -111,8 +111,8 @@ def token_list(app: Flask) -> None:
 @with_app
 def token_revoke(app: Flask, name: str) -> None:
     """Revoke a token: requests using it get 401 from now on."""
-    from bot.web.auth import TokenError, revoke_token
     from bot.db import get_db
+    from bot.web.auth import TokenError, revoke_token
 
     try:
         with get_db().transaction() as session:
@@ -133,10 +133,10 @@ def budget() -> None:
 @with_app
 def budget_set(app: Flask, key: str, amounts: tuple[str, ...]) -> None:
     """Set KEY's budget: `200k`, `'$5'`, or both (`200k '$5'`). A part not given is kept."""
-    from bot.ledger.budgets import BudgetError, parse_budget, usd_to_nano
     from bot.db import get_db
-    from bot.ledger.keys import InvalidStoryKey, normalize_key
+    from bot.ledger.budgets import BudgetError, parse_budget, usd_to_nano
     from bot.ledger.ingest import set_budget
+    from bot.ledger.keys import InvalidStoryKey, normalize_key
 
     try:
         key = normalize_key(key)
@@ -167,8 +167,8 @@ def status(app: Flask, key: str, as_json: bool) -> None:
 
 def _print_status(app: Flask, key: str, as_json: bool = False) -> None:
     from bot.db import get_db
-    from bot.ledger.tables import Story
     from bot.ledger.read import story_detail
+    from bot.ledger.tables import Story
 
     with get_db().session_factory() as session:
         story = session.get(Story, key)

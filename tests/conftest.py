@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pg_database import own_database
 from sqlalchemy import text
 
 from bot import create_app
-from bot.db import get_db, make_engine
 from bot.all_tables import metadata
-from pg_database import own_database
+from bot.db import get_db, make_engine
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The URL names a PostgreSQL server and a database to connect to first; the suite never touches that

@@ -11,12 +11,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import responses
+from conftest import load_fixture
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.db import get_db, utcnow
 from bot.outbox.worker import run_once
-from conftest import load_fixture
 
 SECRET = "test-webhook-secret"
 API = "https://github.test/api/v3"

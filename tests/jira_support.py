@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 import responses
+from conftest import load_fixture
 
+from bot.app_pricer import get_pricer
 from bot.db import get_db, utcnow
 from bot.ledger.ingest import ingest
-from bot.outbox.worker import run_once
-from bot.app_pricer import get_pricer
 from bot.ledger.usage_shapes import UsageEventIn
-from conftest import load_fixture
+from bot.outbox.worker import run_once
 
 JIRA = "https://budgetbot-test.atlassian.net"
 SECRET = "webhook-s3cret"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy import select
 
-from bot.outbox.tables import OutboxRow
 from bot.outbox import enqueue, error_from_response, register_integration, sender
+from bot.outbox.tables import OutboxRow
 
 HOOK = "https://hooks.example.test/notify"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -30,8 +30,8 @@ import pytest
 
 from bot.ledger.budgets import usd_to_nano
 from bot.ledger.ingest import ingest, set_budget
-from bot.ledger.tables import Sprint, Story
 from bot.ledger.pricing import Pricer
+from bot.ledger.tables import Sprint, Story
 from bot.ledger.usage_shapes import UsageEventIn
 
 PRICES = """

@@ -10,12 +10,12 @@ from urllib.error import HTTPError
 import requests
 from sqlalchemy import select
 
-from bot.ledger.ingest import ingest
-from bot.outbox.tables import OutboxRow
-from bot.ledger.tables import Sprint, Story
-from bot.outbox import SENDERS, PermanentError, RetryableError, SendContext, is_dry_run
 from bot.app_pricer import get_pricer
+from bot.ledger.ingest import ingest
+from bot.ledger.tables import Sprint, Story
 from bot.ledger.usage_shapes import parse_usage_body
+from bot.outbox import SENDERS, PermanentError, RetryableError, SendContext, is_dry_run
+from bot.outbox.tables import OutboxRow
 
 SLACK = "https://slack.test/api/"
 

@@ -10,12 +10,12 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from retro_ledger import build_ledger, prices_file
 from sqlalchemy import event, insert
 
-from bot.reports.export import export_lines, reading_session
 from bot.ledger.tables import UsageEvent
+from bot.reports.export import export_lines, reading_session
 from bot.reports.retro.period import date_range
-from retro_ledger import build_ledger, prices_file  # noqa: F401 - fixture
 
 
 @pytest.fixture

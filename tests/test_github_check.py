@@ -5,14 +5,26 @@ from __future__ import annotations
 import jwt
 import pytest
 import responses
+from github_support import (
+    API,
+    APP_ID,
+    REPO,
+    SHA,
+    FakeGitHub,
+    app_key,
+    deliver,
+    drain,
+    fixture,
+    github_settings,
+    pr_event,
+    usage,
+)
 from sqlalchemy import select
 
 from bot.integrations.github import client as github_client
-from bot.integrations.github.tables import GitHubOverride
 from bot.integrations.github.report import APPROVE, REVOKE
+from bot.integrations.github.tables import GitHubOverride
 from bot.outbox.tables import OutboxRow
-from github_support import (API, APP_ID, REPO, SHA, FakeGitHub, app_key, deliver, drain, fixture,
-                            github_settings, pr_event, usage)
 
 TOKEN = ("POST", "/app/installations/1/access_tokens")
 CREATE = ("POST", f"/repos/{REPO}/check-runs")

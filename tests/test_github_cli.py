@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from github_support import SHA, deliver, github_settings, pr_event, usage
 
 

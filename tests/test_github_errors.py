@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
+from github_support import REPO, FakeGitHub, deliver, drain, github_settings, pr_event, url
 from sqlalchemy import select
 
 from bot.integrations.github import client as github_client
-from bot.outbox.tables import OutboxRow
 from bot.outbox import PermanentError, RetryableError
-from github_support import REPO, FakeGitHub, deliver, drain, github_settings, pr_event, url
+from bot.outbox.tables import OutboxRow
 
 CHECK_RUNS = url(r"/repos/[^/]+/[^/]+/check-runs")
 TOKENS = url(r"/app/installations/\d+/access_tokens")
@@ -142,9 +142,10 @@ def test_the_installation_token_is_reused_until_it_expires(client, app, time_mac
 
 
 def test_the_private_key_can_come_from_a_file(db_url, tmp_path):
+    from github_support import app_key
+
     from bot import create_app
     from bot.db import get_db
-    from github_support import app_key
 
     path = tmp_path / "app.pem"
     path.write_text(app_key()[0])
@@ -167,8 +168,9 @@ def test_a_missing_key_file_is_a_configuration_error_naming_the_variable(db_url,
 
 
 def test_secrets_never_print(db_url):
-    from bot.config import load_settings
     from github_support import app_key
+
+    from bot.config import load_settings
 
     settings = load_settings(github_settings(db_url))
     assert app_key()[0] not in repr(settings) and "test-webhook-secret" not in str(settings)

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.ledger.budgets import judge
 from bot.integrations.github.report import SUMMARY_LIMIT, Approval, StoryFigures, compose, money, short_tokens
+from bot.ledger.budgets import judge
 
 WARN = Decimal("0.8")
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 
 import pytest
+from github_support import REPO_ID, SECRET, SHA, deliver, fixture, github_settings, pr_event
 from sqlalchemy import delete, func, select
 
 from bot import create_app
 from bot.db import get_db
-from bot.integrations.github.tables import (GitHubInstallation, GitHubPullRequest, GitHubPullRequestStory, GitHubRepository)
-from bot.integrations.github.webhook import signature_for, verify_signature
 from bot.integrations.deliveries import Delivery
+from bot.integrations.github.tables import (
+    GitHubInstallation,
+    GitHubPullRequest,
+    GitHubPullRequestStory,
+    GitHubRepository,
+)
+from bot.integrations.github.webhook import signature_for, verify_signature
 from bot.outbox.tables import OutboxRow
-from github_support import REPO_ID, SHA, SECRET, deliver, fixture, github_settings, pr_event
 
 
 @pytest.fixture
@@ -63,8 +68,9 @@ def test_missing_signature_is_401_and_nothing_is_stored(client, db):
 
 def test_a_body_changed_after_signing_is_rejected(client):
     signed = pr_event("opened", title="PROJ-1: honest")
-    from github_support import sign
     import json
+
+    from github_support import sign
 
     signature = sign(json.dumps(signed).encode())
     signed["pull_request"]["title"] = "PROJ-1: tampered"
@@ -233,8 +239,8 @@ def test_installation_deleted_marks_its_repositories_removed(client, db):
 
 
 def test_form_encoded_deliveries_are_accepted(client, db):
-    from urllib.parse import urlencode
     import json
+    from urllib.parse import urlencode
 
     body = urlencode({"payload": json.dumps(pr_event("opened", title="PROJ-8: form"))}).encode()
     response = client.post("/webhooks/github", data=body, headers={

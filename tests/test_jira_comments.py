@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import responses
+from jira_support import JIRA, body, drain, fixture_copy, jira_settings
 from sqlalchemy import select
 
 from bot import create_app
 from bot.db import get_db
-from bot.integrations.jira.tables import JiraComment
 from bot.integrations.jira.render import escape_wiki
-from bot.outbox.tables import OutboxRow
+from bot.integrations.jira.tables import JiraComment
 from bot.outbox import enqueue
-from jira_support import JIRA, body, drain, fixture_copy, jira_settings
+from bot.outbox.tables import OutboxRow
 
 DOC = [
     {"type": "heading", "text": "Burn-down"},

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import responses
+from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, field_list, fixture_copy
 
 from bot.config import load_settings
 from bot.integrations.jira.client import JiraClient, JiraRejected, JiraUnavailable
 from bot.integrations.jira.fields import FieldError, field_map, resolve
-from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, field_list, fixture_copy
 
 ENV = {"BUDGETBOT_JIRA_URL": JIRA, "BUDGETBOT_JIRA_EMAIL": "budgetbot@example.com",
        "BUDGETBOT_JIRA_API_TOKEN": "api-t0ken", "BUDGETBOT_JIRA_PROJECTS": "KP",

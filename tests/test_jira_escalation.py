@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import responses
+from jira_support import JIRA, body, calls, drain, fixture_copy, jira_settings, mock_fields, post_webhook, use
 from sqlalchemy import select
 
 from bot.integrations.jira.tables import JiraComment
 from bot.outbox.tables import OutboxRow
-from jira_support import JIRA, body, calls, drain, fixture_copy, jira_settings, mock_fields, post_webhook, use
 
 ISSUE = f"{JIRA}/rest/api/3/issue/TES-14"
 ESCALATE_TO = "5b10a2844c20165700ede21g"

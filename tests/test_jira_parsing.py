@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.ledger.budgets import Budget, BudgetError
 from bot.integrations.jira.issues import parse_field_budget, parse_sprint, parse_time
+from bot.ledger.budgets import Budget, BudgetError
 
 
 @pytest.mark.parametrize(("value", "expected"), [

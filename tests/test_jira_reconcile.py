@@ -6,16 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 import responses
+from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, drain, field_list, fixture_copy, jira_settings, use
 from sqlalchemy import select
 
 from bot import create_app
 from bot.db import get_db
-from bot.integrations.jira.tables import JiraIssue
 from bot.integrations.jira.reconcile import reconcile, run
+from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.ingest import set_budget
 from bot.ledger.tables import Sprint, Story
-from jira_support import (BUDGET_ID, JIRA, SPEND_ID, body, calls, drain, field_list, fixture_copy, jira_settings,
-                          use)
 
 SEARCH = f"{JIRA}/rest/api/3/search/jql"
 WANTED = ["summary", "status", "assignee", "resolutiondate", BUDGET_ID, SPEND_ID, "customfield_10036",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import responses
+from jira_support import JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, jira_http, settings_overrides, use
 from sqlalchemy import select
 
 from bot.integrations.jira.tables import JiraIssue
-from bot.outbox.tables import OutboxRow
 from bot.outbox import enqueue
-from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
-from jira_support import JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, use
+from bot.outbox.tables import OutboxRow
 
 ISSUE = f"{JIRA}/rest/api/3/issue/PROJ-1"
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from jira_support import (
+    BUDGET_ID,
+    JIRA,
+    SPEND_ID,
+    calls,
+    fixture_copy,
+    jira_http,
+    post_webhook,
+    settings_overrides,
+    use,
+)
 from sqlalchemy import func, select
 
-from bot.integrations.jira.tables import JiraIssue
 from bot.integrations.deliveries import Delivery
-from bot.outbox.tables import OutboxRow
+from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.tables import Story, UsageEvent
-from jira_support import jira_http, settings_overrides  # noqa: F401 - fixtures
-from jira_support import BUDGET_ID, JIRA, SPEND_ID, calls, fixture_copy, post_webhook, use
+from bot.outbox.tables import OutboxRow
 
 
 def story(db, key="TES-14") -> Story | None:

@@ -9,9 +9,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from bot.app_pricer import get_pricer
 from bot.ledger.ingest import ingest, rebuild
 from bot.ledger.tables import Story, StoryDay, UsageEvent
-from bot.app_pricer import get_pricer
 from bot.ledger.usage_shapes import parse_usage_body
 
 MODELS = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "unknown-local-model"]

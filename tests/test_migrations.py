@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from bot.all_tables import metadata
 from bot.db import make_engine
 from bot.migrate import downgrade, upgrade
-from bot.all_tables import metadata
 
 
 @pytest.fixture

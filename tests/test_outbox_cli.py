@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 import responses
+from outbox_helpers import HOOK, T0, add, row, rows
 
 from bot import create_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import parse_age
 from bot.outbox.worker import run_once
-from outbox_helpers import HOOK, T0, add, row, rows
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 import responses
+from outbox_helpers import HOOK, RECORDER, T0, Clock, add, row, rows
 
 from bot.outbox import enqueue
 from bot.outbox.worker import Worker, run_once, stop_on_signals
-from outbox_helpers import HOOK, RECORDER, T0, Clock, add, row, rows
 
 ON_POSTGRES = bool(os.environ.get("BUDGETBOT_TEST_DATABASE_URL"))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from outbox_helpers import RECORDER, T0, add, row, rows
 
+from bot.app_pricer import get_pricer
 from bot.db import utcnow
 from bot.ledger.ingest import ingest
+from bot.ledger.usage_shapes import parse_usage_body
 from bot.outbox import SendContext, enqueue, sender
 from bot.outbox.worker import run_once
-from bot.app_pricer import get_pricer
-from bot.ledger.usage_shapes import parse_usage_body
-from outbox_helpers import RECORDER, T0, add, row, rows
 
 
 @pytest.fixture

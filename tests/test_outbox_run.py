@@ -10,11 +10,12 @@ import sys
 import time
 import urllib.request
 
+from outbox_helpers import add, rows
+
+from bot.all_tables import metadata
 from bot.config import Settings
 from bot.db import make_engine
 from bot.processes.supervisor import Supervisor, banner
-from bot.all_tables import metadata
-from outbox_helpers import add, rows
 
 
 def free_port() -> int:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 import responses
+from outbox_helpers import HOOK, T0, Clock, add, row, rows
 
 from bot.outbox.worker import Worker, run_once
-from outbox_helpers import HOOK, T0, Clock, add, row, rows
 
 
 @pytest.fixture

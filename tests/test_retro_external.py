@@ -11,8 +11,9 @@ from bot.integrations.github.tables import GitHubCheckRun, GitHubOverride, GitHu
 from bot.ledger.pricing import Pricer
 from bot.reports.retro.external import alerts, pr_checks
 from bot.reports.retro.period import date_range
-from bot.reports.scrum.tables import Alert
 from bot.reports.retro.report import build
+from bot.reports.scrum.tables import Alert
+
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=UTC)

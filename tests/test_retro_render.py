@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+from retro_ledger import ledger, prices_file, settings_overrides
 from sqlalchemy import select
 
-from bot.outbox.tables import OutboxRow
 from bot.ledger.tables import Story
+from bot.outbox.tables import OutboxRow
 from bot.reports.retro.post import MAX_SECTION, slack_messages
 from bot.reports.retro.render import count, money, per_unit, percent, to_doc
-from retro_ledger import ledger, prices_file, settings_overrides  # noqa: F401 - fixtures
 
 
 def run(cli, *args):

@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
+from retro_ledger import ledger, prices_file, settings_overrides, utc
 
-from bot.ledger.tables import Sprint
 from bot.app_pricer import get_pricer
+from bot.ledger.tables import Sprint
 from bot.reports.retro.period import date_range, previous_periods, sprint_period
 from bot.reports.retro.report import build
-from retro_ledger import ledger, prices_file, settings_overrides, utc  # noqa: F401 - fixtures
 
 
 def retro(app, db, sprint="S2", project=None, **period):

@@ -7,8 +7,8 @@ import random
 from scrum_support import event, ingest_events
 from sqlalchemy import select
 
-from bot.ledger.tables import AgentDay, RunStat, UsageDay
 from bot.ledger.rollups import rebuild, streaks
+from bot.ledger.tables import AgentDay, RunStat, UsageDay
 
 
 def snapshot(db):

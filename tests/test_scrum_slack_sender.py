@@ -10,9 +10,9 @@ import responses
 from scrum_support import SLACK, body, drain, rows, urllib_through_requests
 from sqlalchemy import select
 
-from bot.outbox import PermanentError, RetryableError, SendContext, enqueue
-from bot.integrations.slack.tables import SlackMessage
 from bot.integrations.slack.sender import send_message
+from bot.integrations.slack.tables import SlackMessage
+from bot.outbox import PermanentError, RetryableError, SendContext, enqueue
 
 PNG = b"\x89PNG\r\n\x1a\nfake-chart"
 TOKEN = "xoxb-test-token"

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from bot.cli_main import with_app
 from bot.db import get_db, utcnow
-from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.guardrails.tables import Breaker
+from bot.ledger.keys import InvalidStoryKey, normalize_key
 
 SCOPES = ("all", "agent", "story", "run")
 

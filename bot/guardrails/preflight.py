@@ -10,14 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.db import get_db
+from bot.guardrails.tables import Breaker
+from bot.ledger.budgets import Status, nano_to_usd, usd_to_nano
+from bot.ledger.ingest import judge_story
+from bot.ledger.keys import InvalidStoryKey, normalize_key
+from bot.ledger.tables import Story, UsageEvent
 from bot.web.api import error, json_body
 from bot.web.auth import require_token
-from bot.ledger.budgets import Status, nano_to_usd, usd_to_nano
-from bot.db import get_db
-from bot.ledger.keys import InvalidStoryKey, normalize_key
-from bot.ledger.ingest import judge_story
-from bot.guardrails.tables import Breaker
-from bot.ledger.tables import Story, UsageEvent
 
 bp = Blueprint("preflight", __name__, url_prefix="/api/v1")
 ALLOW, WARN, BLOCK = "allow", "warn", "block"

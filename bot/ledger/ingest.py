@@ -10,15 +10,15 @@ from decimal import Decimal
 from sqlalchemy import Row, delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from bot.ledger import events as hooks
-from bot.ledger.budgets import judge, usd_to_nano
-from bot.upsert import BulkInsert, is_postgres
 from bot.db import utcnow
-from bot.ledger.keys import project_of
-from bot.ledger.tables import Story, StoryDay, UsageEvent
-from bot.ledger.pricing import Pricer
+from bot.ledger import events as hooks
 from bot.ledger import rollups as scrum_rollups
+from bot.ledger.budgets import judge, usd_to_nano
+from bot.ledger.keys import project_of
+from bot.ledger.pricing import Pricer
+from bot.ledger.tables import Story, StoryDay, UsageEvent
 from bot.ledger.usage_shapes import UsageEventIn
+from bot.upsert import BulkInsert, is_postgres
 
 
 class EventConflict(ValueError):

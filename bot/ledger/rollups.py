@@ -13,9 +13,8 @@ from sqlalchemy import bindparam, case, delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
 from bot.upsert import BulkInsert, is_postgres
-from bot.ledger.tables import UsageEvent
-from bot.ledger.tables import AgentDay, RunStat, UsageDay
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
 _RUN_SUMS = ("nano_usd", "tokens", "events", "tool_calls", "errors")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -126,11 +126,7 @@ def _usage_shape(value: Any) -> str | None:
 
 
 ProviderUsage = Annotated[
-    Union[
-        Annotated[OpenAIChatUsage, Tag("openai_chat")],
-        Annotated[OpenAIResponsesUsage, Tag("openai_responses")],
-        Annotated[AnthropicUsage, Tag("anthropic")],
-    ],
+    Annotated[OpenAIChatUsage, Tag("openai_chat")] | Annotated[OpenAIResponsesUsage, Tag("openai_responses")] | Annotated[AnthropicUsage, Tag("anthropic")],
     Discriminator(_usage_shape, custom_error_type="usage_shape",
                   custom_error_message="usage must be an OpenAI or Anthropic usage object"),
 ]
@@ -187,7 +183,7 @@ class UsageEventIn(BaseModel):
         return dict(sorted(value.items()))
 
     @model_validator(mode="after")
-    def _one_way_of_counting(self) -> "UsageEventIn":
+    def _one_way_of_counting(self) -> UsageEventIn:
         normalized = [self.input_tokens, self.output_tokens, self.cache_read_tokens,
                       self.cache_write_tokens, self.reasoning_tokens]
         given = any(v is not None for v in normalized)

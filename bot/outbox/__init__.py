@@ -19,13 +19,27 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.outbox.tables import OutboxRow
 from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
 from bot.outbox.rows import insert_row
+from bot.outbox.tables import OutboxRow
 
-__all__ = ["enqueue", "sender", "register_integration", "is_dry_run", "dry_run_integrations", "SendContext",
-           "RetryableError", "PermanentError", "retry_after_from", "error_from_response", "backoff_delay",
-           "SENDERS", "INTEGRATIONS", "KNOWN_INTEGRATIONS", "OutboxRow"]
+__all__ = [
+    "INTEGRATIONS",
+    "KNOWN_INTEGRATIONS",
+    "SENDERS",
+    "OutboxRow",
+    "PermanentError",
+    "RetryableError",
+    "SendContext",
+    "backoff_delay",
+    "dry_run_integrations",
+    "enqueue",
+    "error_from_response",
+    "is_dry_run",
+    "register_integration",
+    "retry_after_from",
+    "sender",
+]
 
 # What a RetryableError's wait applies to: the row's coalesce key only (default), every pending row of the
 # same kind (a per-endpoint burst limit), or every pending row of the integration (a quota, GitHub's limit).
@@ -119,7 +133,7 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
 
 
 def init_app(app) -> None:
-    from bot.web.health import DETAILS
     from bot.outbox.admin import health_detail
+    from bot.web.health import DETAILS
 
     DETAILS["outbox"] = health_detail

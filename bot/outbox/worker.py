@@ -14,8 +14,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.db import Database, utcnow
-from bot.outbox import SENDERS, PermanentError, RetryableError, SendContext, dry_run_integrations, is_dry_run
-from bot.outbox import backoff_delay, store
+from bot.outbox import (
+    SENDERS,
+    PermanentError,
+    RetryableError,
+    SendContext,
+    backoff_delay,
+    dry_run_integrations,
+    is_dry_run,
+    store,
+)
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")

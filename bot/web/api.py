@@ -6,16 +6,16 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
-from bot.web.auth import require_token
-from bot.ledger.budgets import BudgetError, Status, nano_to_usd, parse_tokens, parse_usd, usd_to_nano
-from bot.db import get_db
-from bot.ledger.keys import InvalidStoryKey, normalize_key
-from bot.ledger.ingest import EventConflict, ingest, set_budget
-from bot.ledger.tables import Story
-from bot.web.openapi import openapi_document
 from bot.app_pricer import get_pricer
+from bot.db import get_db
+from bot.ledger.budgets import BudgetError, Status, nano_to_usd, parse_tokens, parse_usd, usd_to_nano
+from bot.ledger.ingest import EventConflict, ingest, set_budget
+from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.read import story_detail, story_summary
+from bot.ledger.tables import Story
 from bot.ledger.usage_shapes import BatchInvalid, parse_usage_body
+from bot.web.auth import require_token
+from bot.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, current_app, render_template
 from markupsafe import Markup
 from sqlalchemy import select
 
-from bot.reports.charts import line_chart
 from bot.db import get_db
 from bot.ledger.keys import InvalidStoryKey, normalize_key
-from bot.ledger.tables import Story, StoryDay, UsageEvent
 from bot.ledger.read import breakdown, story_detail, story_summary
+from bot.ledger.tables import Story, StoryDay, UsageEvent
+from bot.reports.charts import line_chart
 
 bp = Blueprint("dashboard", __name__)
 

@@ -7,10 +7,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Imported here so `bot.schema` can import bot.github.models without pulling in Flask views.
-    from bot.ledger import events as hooks
     from bot.integrations.github import checks, client, sender, webhook
-    from bot.web.health import DETAILS
+    from bot.ledger import events as hooks
     from bot.outbox import register_integration
+    from bot.web.health import DETAILS
 
     settings = app.config["SETTINGS"]
     app.register_blueprint(webhook.bp)

@@ -9,17 +9,17 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import utcnow
+from bot.integrations.github.report import Approval, CheckOutput, StoryFigures, compose
+from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
 from bot.ledger import events as hooks
 from bot.ledger.budgets import judge
-from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
-from bot.integrations.github.report import Approval, CheckOutput, StoryFigures, compose
-from bot.ledger.keys import find_keys
 from bot.ledger.ingest import judge_story
-from bot.db import utcnow
-from bot.outbox.tables import OutboxRow
+from bot.ledger.keys import find_keys
+from bot.ledger.read import breakdown
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
-from bot.ledger.read import breakdown
+from bot.outbox.tables import OutboxRow
 
 CHECK_KIND = "github.check_run"
 

@@ -27,8 +27,8 @@ def check(app: Flask, pull_request: str, as_json: bool) -> None:
     """Print what the check on pull request OWNER/REPO#N would say now (from the database; sends nothing)."""
     from bot.db import get_db, utcnow
     from bot.integrations.github.checks import evaluate_pull_requests
-    from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest
     from bot.integrations.github.sender import check_body
+    from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest
 
     match = _PR.match(pull_request.strip())
     if not match:

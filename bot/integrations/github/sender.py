@@ -10,10 +10,10 @@ from sqlalchemy import select
 from bot.db import Database, get_db
 from bot.integrations.github import client
 from bot.integrations.github.checks import CHECK_KIND, evaluate_sha
-from bot.integrations.github.tables import GitHubCheckRun, GitHubRepository
 from bot.integrations.github.report import CheckOutput
-from bot.upsert import dialect_insert
+from bot.integrations.github.tables import GitHubCheckRun, GitHubRepository
 from bot.outbox import PermanentError, SendContext, sender
+from bot.upsert import dialect_insert
 
 # The worker calls senders with settings only; each app registers its database here under its URL.
 _databases: dict[str, Database] = {}

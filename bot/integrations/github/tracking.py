@@ -9,11 +9,17 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.integrations.github.tables import (GitHubInstallation, GitHubOverride, GitHubPullRequest, GitHubPullRequestStory, GitHubRepository)
-from bot.ledger.keys import find_keys
-from bot.upsert import dialect_insert
+from bot.integrations.github.tables import (
+    GitHubInstallation,
+    GitHubOverride,
+    GitHubPullRequest,
+    GitHubPullRequestStory,
+    GitHubRepository,
+)
 from bot.ledger.ingest import judge_story
+from bot.ledger.keys import find_keys
 from bot.ledger.tables import Story
+from bot.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 

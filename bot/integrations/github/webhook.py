@@ -15,9 +15,9 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from bot.db import get_db, utcnow
+from bot.integrations.deliveries import Delivery as DeliveryRow
 from bot.integrations.github.events import Delivery, route
 from bot.upsert import dialect_insert
-from bot.integrations.deliveries import Delivery as DeliveryRow
 
 bp = Blueprint("github", __name__)
 log = logging.getLogger(__name__)

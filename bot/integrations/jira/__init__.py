@@ -7,12 +7,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
-    from bot.ledger import events as hooks
-    from bot.web.health import DETAILS
     from bot.integrations.jira import escalation, fields, senders, store  # noqa: F401 - senders register on import
     from bot.integrations.jira.client import forget_clients, is_configured
     from bot.integrations.jira.webhook import bp
+    from bot.ledger import events as hooks
     from bot.outbox import register_integration
+    from bot.web.health import DETAILS
 
     register_integration("jira", is_configured)
     app.register_blueprint(bp)

@@ -48,11 +48,11 @@ def is_configured(settings) -> bool:
     return bool(settings.jira_url) and (cloud or settings.jira_personal_access_token is not None)
 
 
-_clients: dict[tuple, "JiraClient"] = {}
+_clients: dict[tuple, JiraClient] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(settings, timeout: float | None = None) -> "JiraClient":
+def client_for(settings, timeout: float | None = None) -> JiraClient:
     """A client per site, credentials and timeout, kept so its HTTP connections are reused between sends."""
     secrets = tuple(s.get_secret_value() if s is not None else None
                     for s in (settings.jira_api_token, settings.jira_personal_access_token))

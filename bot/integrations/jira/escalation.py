@@ -10,15 +10,15 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.budgets import nano_to_usd
 from bot.ledger.events import StoryChange
-from bot.integrations.jira.tables import JiraIssue
-from bot.ledger.keys import project_of
 from bot.ledger.ingest import judge_story
-from bot.outbox.tables import OutboxRow
+from bot.ledger.keys import project_of
+from bot.ledger.read import breakdown
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
-from bot.ledger.read import breakdown
+from bot.outbox.tables import OutboxRow
 
 log = logging.getLogger(__name__)
 MARKER = "over-budget"

@@ -10,13 +10,13 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.ledger.budgets import Budget, BudgetError, parse_budget, parse_tokens, usd_to_nano
 from bot.db import utcnow
-from bot.ledger.events import StoryChange
 from bot.integrations.jira.fields import FieldMap
 from bot.integrations.jira.tables import JiraIssue
-from bot.ledger.keys import project_of
+from bot.ledger.budgets import Budget, BudgetError, parse_budget, parse_tokens, usd_to_nano
+from bot.ledger.events import StoryChange
 from bot.ledger.ingest import set_budget
+from bot.ledger.keys import project_of
 from bot.ledger.tables import Sprint, Story
 
 log = logging.getLogger(__name__)

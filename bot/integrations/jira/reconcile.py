@@ -11,16 +11,16 @@ from flask import Flask
 from sqlalchemy import distinct, literal, select
 from sqlalchemy.orm import Session
 
-from bot.ledger.budgets import usd_to_nano
 from bot.db import Database, get_db
 from bot.integrations.jira.client import JiraClient, client_for, is_configured
 from bot.integrations.jira.escalation import enqueue_spend
 from bot.integrations.jira.fields import FieldMap, field_map
 from bot.integrations.jira.issues import apply_budget, apply_fields, issue_state, upsert_sprint
 from bot.integrations.jira.tables import JiraIssue
+from bot.ledger.budgets import usd_to_nano
 from bot.ledger.keys import project_of
-from bot.outbox.tables import OutboxRow
 from bot.ledger.tables import Story
+from bot.outbox.tables import OutboxRow
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
@@ -45,7 +45,7 @@ def run(app: Flask) -> dict:
     with app.app_context():
         try:
             return reconcile(settings, get_db(app))
-        except Exception as exc:  # noqa: BLE001 - the clock must keep ticking; the next run retries
+        except Exception as exc:
             log.warning("Jira reconcile failed: %s", exc)
             return {"error": str(exc)}
 

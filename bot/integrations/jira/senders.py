@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.ledger.budgets import nano_to_usd
 from bot.integrations.jira import store
 from bot.integrations.jira.client import JiraClient, JiraRejected, client_for
 from bot.integrations.jira.fields import FieldError, FieldMap, JiraField, field_map
 from bot.integrations.jira.render import PROPERTY_KEY, DocError, marker_property, to_adf, to_wiki, validate
+from bot.ledger.budgets import nano_to_usd
 from bot.outbox import PermanentError, SendContext, sender
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.db import make_engine, utcnow
 from bot.integrations.jira.tables import JiraComment, JiraIssue
-from bot.upsert import dialect_insert
 from bot.ledger.tables import Story
+from bot.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 # A sender runs outside the caller's unit of work, so it writes in its own single-statement transactions.

@@ -10,13 +10,13 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from bot.db import get_db, utcnow
+from bot.integrations.deliveries import Delivery
 from bot.integrations.jira.client import JiraRejected, JiraUnavailable, client_for
 from bot.integrations.jira.fields import FieldError, FieldMap, field_map
 from bot.integrations.jira.issues import apply_budget, apply_fields
 from bot.ledger.keys import InvalidStoryKey, normalize_key, project_of
-from bot.upsert import dialect_insert
-from bot.integrations.deliveries import Delivery
 from bot.ledger.tables import Story
+from bot.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 bp = Blueprint("jira_webhook", __name__)

@@ -13,7 +13,7 @@ def is_configured(settings) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from bot.outbox import register_integration
     from bot.integrations.slack import sender  # noqa: F401  (registers the sender)
+    from bot.outbox import register_integration
 
     register_integration("slack", is_configured)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import socket
 from urllib.error import HTTPError, URLError
 
 from flask import current_app, has_app_context
@@ -13,9 +12,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
-from bot.outbox import PermanentError, RetryableError, SendContext, sender
 from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
+from bot.outbox import PermanentError, RetryableError, SendContext, sender
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
             raise RetryableError(f"Slack file upload answered {exc.code}",
                                  retry_after=_retry_after(exc.headers)) from None
         raise PermanentError(f"Slack file upload answered {exc.code}") from None
-    except (URLError, socket.timeout, TimeoutError, ConnectionError, SlackClientError) as exc:
+    except (URLError, TimeoutError, ConnectionError, SlackClientError) as exc:
         raise RetryableError(f"Slack unreachable: {exc}") from None
     return {"channel": channel_id, "ts": ts}
 

@@ -49,10 +49,10 @@ def retro(app: Flask, sprint_name: str | None, start: str | None, end: str | Non
     budgetbot retro --from 2026-03-02 --to 2026-03-13 --project PROJ --format json
     budgetbot retro --sprint "Sprint 42" --post slack
     """
-    from bot.db import get_db
-    from bot.reports.export import reading_session
-    from bot.ledger.keys import InvalidStoryKey, normalize_key
     from bot.app_pricer import get_pricer
+    from bot.db import get_db
+    from bot.ledger.keys import InvalidStoryKey, normalize_key
+    from bot.reports.export import reading_session
     from bot.reports.retro import post as posting
     from bot.reports.retro import render
     from bot.reports.retro.period import PeriodError, date_range, sprint_period

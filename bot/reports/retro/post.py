@@ -6,8 +6,8 @@ import base64
 
 from sqlalchemy.orm import Session
 
-from bot.reports import charts
 from bot.outbox import enqueue
+from bot.reports import charts
 from bot.reports.retro.render import to_doc
 
 MAX_BLOCKS = 50

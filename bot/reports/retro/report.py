@@ -8,15 +8,26 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from bot.ledger.budgets import Status
 from bot.db import utcnow
+from bot.ledger.budgets import Status
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
 from bot.reports.retro import external, queries
 from bot.reports.retro import figures as fig
 from bot.reports.retro.period import Period, previous_periods
 from bot.reports.retro.savings import ECONOMY_MODELS, ModelTokens, caching, routing
-from bot.reports.retro.shape import (SCHEMA, accuracy_json, caching_json, card_json, economics_json, headline_json, overruns_json, routing_json, showback_json, suggestions_json)
+from bot.reports.retro.shape import (
+    SCHEMA,
+    accuracy_json,
+    caching_json,
+    card_json,
+    economics_json,
+    headline_json,
+    overruns_json,
+    routing_json,
+    showback_json,
+    suggestions_json,
+)
 
 SHOWBACK = ("team", "project", "cost_center", "agent", "model")
 

@@ -21,8 +21,8 @@ def clock_health(session) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    from bot.web.health import DETAILS
     from bot.processes.supervisor import budgetbot_argv, register_process
+    from bot.web.health import DETAILS
 
     DETAILS["clock"] = clock_health
     register_process("clock", lambda options: budgetbot_argv("clock"))  # `budgetbot run` starts it too

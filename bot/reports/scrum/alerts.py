@@ -9,14 +9,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.ledger.budgets import usd_to_nano
 from bot.db import utcnow
-from bot.ledger.tables import Sprint, Story, StoryDay
+from bot.ledger.budgets import usd_to_nano
+from bot.ledger.tables import AgentDay, RunStat, Sprint, Story, StoryDay, UsageDay
 from bot.outbox import enqueue
-from bot.reports.scrum import anomalies as rules
 from bot.reports import blocks as bk
 from bot.reports.format import day_label
-from bot.ledger.tables import AgentDay, RunStat, UsageDay
+from bot.reports.scrum import anomalies as rules
 from bot.reports.scrum.tables import Alert
 
 TITLES = {"spend_spike": "Spend spike", "run_cost": "Expensive run", "runaway_run": "Runaway run",

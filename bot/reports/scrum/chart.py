@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.reports.charts import line_chart
+from bot.reports.format import NANO, day_label
 from bot.reports.scrum.burndown import budget_unit
 from bot.reports.scrum.digest_data import SprintFacts
-from bot.reports.format import NANO, day_label
 
 
 def burndown_series(facts: SprintFacts, now: datetime) -> tuple[str, list[str], dict[str, list[float | None]]]:

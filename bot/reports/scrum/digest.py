@@ -8,14 +8,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.ledger.budgets import Status
 from bot.db import utcnow
+from bot.ledger.budgets import Status
 from bot.outbox import enqueue
 from bot.reports import blocks as bk
+from bot.reports.format import amount, day_label, money, pct, tokens
 from bot.reports.scrum.burndown import SprintWindow, StoryBurn, budget_unit, comment_doc, when, worst_projection
 from bot.reports.scrum.chart import burndown_png
 from bot.reports.scrum.digest_data import DigestData, SprintFacts, load
-from bot.reports.format import amount, day_label, money, pct, tokens
 
 SLACK_KIND = "slack.message"
 JIRA_KIND = "jira.comment"

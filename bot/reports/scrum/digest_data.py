@@ -12,9 +12,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.ledger.budgets import judge
-from bot.ledger.tables import Sprint, Story, StoryDay
+from bot.ledger.tables import AgentDay, Sprint, Story, StoryDay, UsageDay
 from bot.reports.scrum.burndown import SprintWindow, StoryBurn
-from bot.ledger.tables import AgentDay, UsageDay
 from bot.reports.scrum.tables import Alert
 
 TOP = 5
