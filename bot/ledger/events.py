@@ -34,8 +34,9 @@ class StoryChange:
 
 
 Listener = Callable[[Session, list[StoryChange]], None]
-SPEND_CHANGED = "spend_changed"
-BUDGET_CHANGED = "budget_changed"
+SPEND_CHANGED = "spend_changed"  # listeners get the StoryChanges of the stories whose totals moved
+BUDGET_CHANGED = "budget_changed"  # the StoryChange of a story whose budget was set
+USAGE_RECORDED = "usage_recorded"  # the ledger rows (dicts, as inserted) of the events just accepted
 _listeners: dict[str, list[Listener]] = defaultdict(list)
 
 
@@ -51,7 +52,7 @@ def listen(event: str) -> Callable[[Listener], Listener]:
     return register
 
 
-def emit(event: str, session: Session, changes: list[StoryChange]) -> None:
+def emit(event: str, session: Session, changes: list) -> None:
     if not changes:
         return
     for listener in _listeners[event]:

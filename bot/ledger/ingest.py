@@ -82,6 +82,7 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
         inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
     changes = _apply_totals(session, fresh, warn_threshold)
     scrum_rollups.apply(session, fresh)  # per agent/model/run rollups + ingest-time anomaly rules
+    hooks.emit(hooks.USAGE_RECORDED, session, fresh)
     hooks.emit(hooks.SPEND_CHANGED, session, changes)
     return IngestResult(results, changes)
 
