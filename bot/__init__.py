@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from bot import app_pricer, db
+from bot.components import REGISTRY_KEY, Registry, load_components
 from bot.config import Settings, load_settings
-
-# Each component has `init_app(app)`: blueprints, listeners, health details. One line each, in start order.
-COMPONENTS = (
-    "bot.db",
-    "bot.app_pricer",
-    "bot.web.health",
-    "bot.web.api",
-    "bot.web.dashboard",
-    "bot.guardrails.preflight",
-    "bot.outbox",
-    "bot.integrations.github",
-    "bot.integrations.jira",
-    "bot.integrations.slack",
-    "bot.reports.scrum",
-)
 
 
 def create_app(config: dict | Settings | None = None) -> Flask:
@@ -35,8 +21,15 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    for name in COMPONENTS:
-        importlib.import_module(name).init_app(app)
+    registry = Registry()
+    app.extensions[REGISTRY_KEY] = registry
+    # The core services every component uses: the database (whose sessions carry the app's event bus) and the
+    # one pricer with its rate cache.
+    db.init_app(app, registry)
+    app_pricer.init_app(app)
+    for component in load_components():
+        if component.init_app is not None:
+            component.init_app(app, registry)
     _json_errors(app)
     return app
 

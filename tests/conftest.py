@@ -106,7 +106,7 @@ def auth(db) -> dict:
 @pytest.fixture
 def cli(db_url, monkeypatch):
     """Run `budgetbot ...` against the test database: cli("status", "PROJ-1") -> click Result."""
-    from bot.cli_main import main
+    from bot.cli.main import main
 
     monkeypatch.setenv("BUDGETBOT_DATABASE_URL", db_url)
     runner = CliRunner()

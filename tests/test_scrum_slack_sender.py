@@ -10,6 +10,7 @@ import responses
 from scrum_support import SLACK, body, drain, rows, urllib_through_requests
 from sqlalchemy import select
 
+from bot.db import get_db
 from bot.integrations.slack.sender import send_message
 from bot.integrations.slack.tables import SlackMessage
 from bot.outbox import PermanentError, RetryableError, SendContext, enqueue
@@ -40,7 +41,8 @@ def message(**extra) -> dict:
 
 def send(app, payload):
     with app.app_context():
-        return send_message(payload, SendContext(settings=app.config["SETTINGS"], dry_run=False, now=None))
+        return send_message(payload, SendContext(settings=app.config["SETTINGS"], dry_run=False, now=None,
+                                                 db=get_db(app)))
 
 
 def test_first_send_posts_and_stores_the_ts_then_a_resend_edits(app, db, slack):

@@ -2,8 +2,9 @@
 
 Public API (used by every integration):
     enqueue(session, kind, payload, coalesce_key=None, delay=None) -> OutboxRow
-    @sender(kind, integration="jira")  registers `fn(payload: dict, ctx: SendContext) -> dict | None`
-    register_integration("jira", is_configured)  an integration without credentials runs in dry-run
+    senders = SenderSet("jira"); @senders.sender("jira.spend")  declares `fn(payload, ctx) -> dict | None`;
+        the integration registers it on its app: registry.add_integration("jira", is_configured, senders)
+        (an integration without credentials runs in dry-run)
     SendContext.dry_run / ctx.record(method, url, json)   dry-run: record the request instead of sending
     RetryableError(message, retry_after=None, scope="key") / PermanentError(message)   what a sender raises
     retry_after_from(status, headers, now) / error_from_response(status, headers, message)   for HTTP answers
@@ -18,33 +19,29 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.components import Component
+from bot.config import Settings
+from bot.db import Database, utcnow
 from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
 from bot.outbox.rows import insert_row
 from bot.outbox.tables import OutboxRow
 
 __all__ = [
-    "INTEGRATIONS",
-    "KNOWN_INTEGRATIONS",
-    "SENDERS",
     "OutboxRow",
     "PermanentError",
     "RetryableError",
     "SendContext",
+    "SenderSet",
     "backoff_delay",
-    "dry_run_integrations",
+    "component",
     "enqueue",
     "error_from_response",
-    "is_dry_run",
-    "register_integration",
     "retry_after_from",
-    "sender",
 ]
 
 # What a RetryableError's wait applies to: the row's coalesce key only (default), every pending row of the
 # same kind (a per-endpoint burst limit), or every pending row of the integration (a quota, GitHub's limit).
 SCOPES = ("key", "kind", "integration")
-KNOWN_INTEGRATIONS = ("github", "jira", "slack")
 
 
 class RetryableError(Exception):
@@ -67,7 +64,7 @@ class PermanentError(Exception):
 class SendContext:
     """What a sender gets besides its payload."""
 
-    settings: object
+    settings: Settings
     dry_run: bool
     now: datetime
     recorded: list[dict] = field(default_factory=list)
@@ -75,7 +72,7 @@ class SendContext:
     attempt: int = 1  # 1 on the first try
     # The app's Database, for a sender that keeps its own state (e.g. the id of the comment it created):
     # `with ctx.db.transaction() as session: ...`. No transaction is open while a sender runs.
-    db: object = None
+    db: Database | None = None
 
     def record(self, method: str, url: str, json: object = None) -> None:
         """In dry-run, note the exact request that would have been sent."""
@@ -85,40 +82,22 @@ class SendContext:
 Sender = Callable[[dict, SendContext], "dict | None"]
 
 
-@dataclass(frozen=True)
-class Registration:
-    kind: str
-    integration: str
-    send: Sender
+class SenderSet:
+    """The outbox senders of one integration, declared like a Flask blueprint (at module level, holding
+    nothing of any app) and registered on an app with `registry.add_integration(name, is_configured, senders)`."""
 
+    def __init__(self, integration: str) -> None:
+        self.integration = integration
+        self.kinds: dict[str, Sender] = {}
 
-SENDERS: dict[str, Registration] = {}
-# integration name -> is_configured(settings): an unconfigured integration's senders run in dry-run.
-INTEGRATIONS: dict[str, Callable[[object], bool]] = {}
+    def sender(self, kind: str) -> Callable[[Sender], Sender]:
+        """Declare the function that sends rows of `kind`: `fn(payload, ctx) -> dict | None`."""
 
+        def declare(fn: Sender) -> Sender:
+            self.kinds[kind] = fn
+            return fn
 
-def register_integration(name: str, is_configured: Callable[[object], bool]) -> None:
-    INTEGRATIONS[name] = is_configured
-
-
-def is_dry_run(settings, integration: str) -> bool:
-    configured = INTEGRATIONS.get(integration)
-    return bool(settings.dry_run) or configured is None or not configured(settings)
-
-
-def dry_run_integrations(settings) -> list[str]:
-    """The integrations (known or registered) whose senders would only record their requests."""
-    return [name for name in sorted(set(KNOWN_INTEGRATIONS) | INTEGRATIONS.keys()) if is_dry_run(settings, name)]
-
-
-def sender(kind: str, integration: str) -> Callable[[Sender], Sender]:
-    """Register the function that sends rows of `kind`; `integration` (jira|github|slack) decides dry-run."""
-
-    def register(fn: Sender) -> Sender:
-        SENDERS[kind] = Registration(kind, integration, fn)
-        return fn
-
-    return register
+        return declare
 
 
 def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None = None,
@@ -132,8 +111,18 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
     return insert_row(session, values)
 
 
-def init_app(app) -> None:
+def _init_app(app, registry) -> None:
     from bot.outbox.admin import health_detail
-    from bot.web.health import DETAILS
+    from bot.processes.supervisor import budgetbot_argv
 
-    DETAILS["outbox"] = health_detail
+    registry.health["outbox"] = health_detail
+    registry.processes["worker"] = lambda options: budgetbot_argv("worker")
+
+
+def _commands():
+    from bot.outbox.cli import outbox, run, worker
+
+    return [worker, outbox, run]
+
+
+component = Component("outbox", _init_app, _commands)

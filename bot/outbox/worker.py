@@ -13,17 +13,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.components import Registry
 from bot.db import Database, utcnow
-from bot.outbox import (
-    SENDERS,
-    PermanentError,
-    RetryableError,
-    SendContext,
-    backoff_delay,
-    dry_run_integrations,
-    is_dry_run,
-    store,
-)
+from bot.outbox import PermanentError, RetryableError, SendContext, backoff_delay, store
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")
@@ -37,6 +29,8 @@ class Worker:
     def __init__(self, db: Database, settings, *, clock: Callable[[], datetime] = utcnow,
                  rand: Callable[[], float] = random.random, name: str | None = None) -> None:
         self.db, self.settings, self.clock, self.rand = db, settings, clock, rand
+        # The senders of the app this database belongs to (a bare Database has none: every row would go dead).
+        self.registry: Registry = db.registry or Registry()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
         self.paused: dict[str, datetime] = {}  # kind -> until: a limit wider than one key is in force
@@ -47,7 +41,7 @@ class Worker:
         log.info("outbox worker %s started (lease %ss, %s tries, batch %s)", self.name,
                  self.settings.outbox_lease_seconds, self.settings.outbox_max_attempts,
                  self.settings.outbox_batch_size)
-        dry = dry_run_integrations(self.settings)
+        dry = self.registry.dry_run_integrations(self.settings)
         if dry:
             log.warning("DRY-RUN for %s: requests are recorded on the rows, not sent "
                         "(see `budgetbot outbox list --dry-run`)", ", ".join(dry))
@@ -122,12 +116,12 @@ class Worker:
         return sent + self._record(done, failed, released)
 
     def _send(self, row: Claimed, dry_runs: dict[str, bool]) -> tuple[list | None, dict | None] | Exception:
-        registration = SENDERS.get(row.kind)
+        registration = self.registry.senders.get(row.kind)
         if registration is None:
             return PermanentError(f"no sender registered for kind {row.kind!r}: is the integration's component "
-                                  "listed in bot.COMPONENTS?")
+                                  "listed in bot.components.COMPONENTS?")
         if registration.integration not in dry_runs:
-            dry_runs[registration.integration] = is_dry_run(self.settings, registration.integration)
+            dry_runs[registration.integration] = self.registry.is_dry_run(self.settings, registration.integration)
         ctx = SendContext(settings=self.settings, dry_run=dry_runs[registration.integration], now=self.clock(),
                           row_id=row.id, attempt=row.attempts, db=self.db)
         try:
@@ -194,10 +188,10 @@ class Worker:
             store.delay_pending(session, self._kinds_in_scope(row.kind, exc.scope), due, now)
 
     def _kinds_in_scope(self, kind: str, scope: str) -> list[str]:
-        registration = SENDERS.get(kind)
+        registration = self.registry.senders.get(kind)
         if scope == "kind" or registration is None:
             return [kind]
-        return sorted(k for k, r in SENDERS.items() if r.integration == registration.integration)
+        return self.registry.kinds_of(registration.integration)
 
 
 def run_once(db: Database, settings, now: datetime | None = None) -> int:

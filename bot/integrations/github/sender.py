@@ -4,30 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask
 from sqlalchemy import select
 
-from bot.db import Database, get_db
 from bot.integrations.github import client
 from bot.integrations.github.checks import CHECK_KIND, evaluate_sha
 from bot.integrations.github.report import CheckOutput
 from bot.integrations.github.tables import GitHubCheckRun, GitHubRepository
-from bot.outbox import PermanentError, SendContext, sender
+from bot.outbox import PermanentError, SendContext, SenderSet
 from bot.upsert import dialect_insert
 
-# The worker calls senders with settings only; each app registers its database here under its URL.
-_databases: dict[str, Database] = {}
-
-
-def remember_database(app: Flask) -> None:
-    _databases[app.config["SETTINGS"].database_url] = get_db(app)
-
-
-def database_for(settings) -> Database:
-    try:
-        return _databases[settings.database_url]
-    except KeyError:
-        return get_db()  # inside an app context of an app that was created before this module loaded
+senders = SenderSet("github")
 
 
 def check_body(output: CheckOutput, settings, now: datetime, head_sha: str | None = None) -> dict:
@@ -44,10 +30,11 @@ def check_body(output: CheckOutput, settings, now: datetime, head_sha: str | Non
     return body
 
 
-@sender(CHECK_KIND, integration="github")
+@senders.sender(CHECK_KIND)
 def send_check_run(payload: dict, ctx: SendContext) -> dict | None:
     settings = ctx.settings
-    db = database_for(settings)
+    db = ctx.db
+    assert db is not None, "the worker gives every sender the app's database"
     repo_id, sha = payload["repo_id"], payload["sha"]
     with db.session_factory() as session:
         evaluation = evaluate_sha(session, settings, repo_id, sha, payload.get("branch"))

@@ -7,14 +7,13 @@ import hashlib
 import logging
 from urllib.error import HTTPError, URLError
 
-from flask import current_app, has_app_context
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
 from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
-from bot.outbox import PermanentError, RetryableError, SendContext, sender
+from bot.outbox import PermanentError, RetryableError, SendContext, SenderSet
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ HINTS = {
     "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
     "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
 }
-_databases: dict[str, Database] = {}
+senders = SenderSet("slack")
 
 
 def make_client(settings) -> WebClient:
@@ -45,7 +44,7 @@ def make_client(settings) -> WebClient:
                      retry_handlers=[])
 
 
-@sender(KIND, integration="slack")
+@senders.sender(KIND)
 def send_message(payload: dict, ctx: SendContext) -> dict | None:
     """Post (or edit, when `update_key` was posted before) one message, then upload its chart to its thread."""
     settings = ctx.settings
@@ -55,7 +54,8 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
     # Without an update_key, the outbox row id still makes a retried send edit instead of posting twice.
     row_id = getattr(ctx, "row_id", None)
     key = payload.get("update_key") or (f"outbox:{row_id}" if row_id is not None else None)
-    db = _database(settings)
+    db = ctx.db
+    assert db is not None, "the worker gives every sender the app's database"
     earlier = _load(db, key)
     message = {"text": payload.get("text") or "", "blocks": payload.get("blocks") or None}
     image = payload.get("image")
@@ -155,15 +155,6 @@ def _retry_after(headers) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def _database(settings) -> Database:
-    """The app's database; senders get no session, and the store must commit right after the post."""
-    if has_app_context() and "budgetbot.db" in current_app.extensions:
-        return current_app.extensions["budgetbot.db"]
-    if settings.database_url not in _databases:
-        _databases[settings.database_url] = Database(settings.database_url)
-    return _databases[settings.database_url]
 
 
 def _load(db: Database, key: str | None) -> SlackMessage | None:
