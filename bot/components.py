@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, current_app
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from bot.config import Settings
-    from bot.outbox import SenderSet
 
 # Start order: a component may rely on those before it (the outbox before the integrations that enqueue).
 COMPONENTS = (
@@ -38,6 +37,13 @@ COMPONENTS = (
     "bot.reports.retro",
 )
 REGISTRY_KEY = "budgetbot.registry"
+
+
+class SenderSet(Protocol):
+    """The outbox senders of one integration (`bot.outbox.SenderSet`): kind -> fn(payload, ctx)."""
+
+    integration: str
+    kinds: dict[str, Callable[..., dict | None]]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pg_database import own_database
 from sqlalchemy import text
 
-from bot import create_app
+from bot.app import create_app
 from bot.all_tables import metadata
 from bot.db import get_db, make_engine
 

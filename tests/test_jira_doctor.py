@@ -134,7 +134,7 @@ def test_healthz_shows_a_missing_field_without_asking_jira(app_with_jira):
 
 @pytest.fixture
 def app_with_jira(db_url):
-    from bot import create_app
+    from bot.app import create_app
     from bot.db import get_db
 
     app = create_app({"database_url": db_url, "jira_url": JIRA, "jira_email": "b@example.com", "jira_api_token": "t"})

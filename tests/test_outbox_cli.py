@@ -9,7 +9,7 @@ import pytest
 import responses
 from outbox_helpers import HOOK, T0, add, register_test_senders, row, rows, test_senders
 
-from bot import create_app
+from bot.app import create_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import parse_age
 from bot.outbox.worker import run_once

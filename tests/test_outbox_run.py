@@ -12,7 +12,7 @@ import urllib.request
 
 from outbox_helpers import add, rows, test_senders
 
-from bot import create_app
+from bot.app import create_app
 from bot.all_tables import metadata
 from bot.components import registry
 from bot.config import Settings

@@ -13,7 +13,7 @@ from bot.config import ConfigError
 
 
 def load_app() -> Flask:
-    from bot import create_app
+    from bot.app import create_app
 
     try:
         return create_app()

@@ -13,17 +13,16 @@ The worker (`bot.outbox.worker`) claims, sends, retries and dead-letters; `budge
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from bot.components import Component
-from bot.config import Settings
-from bot.db import Database, utcnow
+from bot.db import utcnow
+from bot.outbox.errors import PermanentError, RetryableError
 from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
 from bot.outbox.rows import insert_row
+from bot.outbox.sending import SendContext, SenderSet
 from bot.outbox.tables import OutboxRow
 
 __all__ = [
@@ -38,67 +37,6 @@ __all__ = [
     "error_from_response",
     "retry_after_from",
 ]
-
-# What a RetryableError's wait applies to: the row's coalesce key only (default), every pending row of the
-# same kind (a per-endpoint burst limit), or every pending row of the integration (a quota, GitHub's limit).
-SCOPES = ("key", "kind", "integration")
-
-
-class RetryableError(Exception):
-    """The far side may accept this later (5xx, 429, timeout). `retry_after` is in seconds, if it said;
-    `scope` says what the wait covers: "key" (this row), "kind", or "integration"."""
-
-    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key") -> None:
-        super().__init__(message)
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
-        self.retry_after = retry_after
-        self.scope = scope
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (400/401/403/404): the row goes dead at once with this message."""
-
-
-@dataclass
-class SendContext:
-    """What a sender gets besides its payload."""
-
-    settings: Settings
-    dry_run: bool
-    now: datetime
-    recorded: list[dict] = field(default_factory=list)
-    row_id: int | None = None
-    attempt: int = 1  # 1 on the first try
-    # The app's Database, for a sender that keeps its own state (e.g. the id of the comment it created):
-    # `with ctx.db.transaction() as session: ...`. No transaction is open while a sender runs.
-    db: Database | None = None
-
-    def record(self, method: str, url: str, json: object = None) -> None:
-        """In dry-run, note the exact request that would have been sent."""
-        self.recorded.append({"method": method, "url": url, "json": json})
-
-
-Sender = Callable[[dict, SendContext], "dict | None"]
-
-
-class SenderSet:
-    """The outbox senders of one integration, declared like a Flask blueprint (at module level, holding
-    nothing of any app) and registered on an app with `registry.add_integration(name, is_configured, senders)`."""
-
-    def __init__(self, integration: str) -> None:
-        self.integration = integration
-        self.kinds: dict[str, Sender] = {}
-
-    def sender(self, kind: str) -> Callable[[Sender], Sender]:
-        """Declare the function that sends rows of `kind`: `fn(payload, ctx) -> dict | None`."""
-
-        def declare(fn: Sender) -> Sender:
-            self.kinds[kind] = fn
-            return fn
-
-        return declare
-
 
 def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None = None,
             delay: timedelta | None = None, now: datetime | None = None) -> OutboxRow:

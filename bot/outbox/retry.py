@@ -55,7 +55,7 @@ def error_from_response(status: int, headers: Mapping[str, str] | None, message:
     429, 408, 409, 5xx and GitHub's rate-limited 403 are RetryableError (with retry_after when the far side
     said); other 4xx are PermanentError whose message says what a person should check.
     """
-    from bot.outbox import PermanentError, RetryableError
+    from bot.outbox.errors import PermanentError, RetryableError
 
     lower = {k.lower(): v for k, v in (headers or {}).items()}
     wait = retry_after_from(status, lower, now)

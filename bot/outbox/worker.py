@@ -15,7 +15,10 @@ from datetime import datetime, timedelta
 
 from bot.components import Registry
 from bot.db import Database, utcnow
-from bot.outbox import PermanentError, RetryableError, SendContext, backoff_delay, store
+from bot.outbox import store
+from bot.outbox.errors import PermanentError, RetryableError
+from bot.outbox.retry import backoff_delay
+from bot.outbox.sending import SendContext
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")

@@ -35,7 +35,7 @@ def web_argv(options: RunOptions) -> list[str]:
     """The web process: gunicorn as the Procfile runs it, or the development server."""
     if options.gunicorn:
         return [sys.executable, "-m", "gunicorn", "--bind", f"{options.host}:{options.port}", "--workers", "2",
-                "bot:create_app()"]
+                "bot.app:create_app()"]
     return budgetbot_argv("serve", "--host", options.host, "--port", str(options.port))
 
 

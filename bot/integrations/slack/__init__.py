@@ -6,8 +6,6 @@ from flask import Flask
 
 from bot.components import Component, Registry
 
-KIND = "slack.message"
-
 
 def is_configured(settings) -> bool:
     """Without a token every Slack send is a dry-run: the request is recorded on the outbox row."""

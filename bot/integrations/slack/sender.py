@@ -11,7 +11,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
-from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
 from bot.outbox import PermanentError, RetryableError, SendContext, SenderSet
 
@@ -33,6 +32,7 @@ HINTS = {
     "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
     "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
 }
+KIND = "slack.message"
 senders = SenderSet("slack")
 
 
