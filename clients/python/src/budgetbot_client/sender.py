@@ -1,0 +1,316 @@
+"""The background thread that batches usage events to budgetbot, retries, and spools what it cannot send."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import monotonic
+from typing import Any
+
+from budgetbot_client.spool import Spool
+from budgetbot_client.transport import Reply, Unreachable
+
+log = logging.getLogger("budgetbot_client")
+_WAKE = object()  # queued to wake the thread for flush() and close()
+_INDEX = re.compile(r"^events\[(\d+)\]")
+# Fields newer than some servers: when a server rejects only these, they are dropped rather than the event.
+_OPTIONAL_FIELDS = ("reservation_id",)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry timing: exponential with full jitter, and how far a server's Retry-After is believed."""
+
+    retries: int = 3  # in-thread attempts after the first, before events go to the spool
+    base: float = 0.25
+    cap: float = 30.0
+    max_retry_after: float = 60.0
+    max_inline_wait: float = 5.0  # a longer Retry-After is waited out with the events in the spool
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))
+
+    def clamp(self, retry_after: float) -> float:
+        return min(max(retry_after, 0.0), self.max_retry_after)
+
+
+class Sender:
+    """Owns the queue; `finish` turns a queued record into the JSON event (or raises ValueError: dropped)."""
+
+    def __init__(self, post: Callable[[list[dict[str, Any]]], Reply], spool: Spool,
+                 finish: Callable[[Any], dict[str, Any]], *, max_queue: int, max_batch: int,
+                 backoff: Backoff) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.spool = spool
+        self._post = post
+        self._finish = finish
+        self._max_batch = max_batch
+        self._backoff = backoff
+        self._wake = threading.Event()
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._closing = False
+        self._force_until = 0.0
+        self._down_until = 0.0
+        self._outages = 0
+        self._auth_warned = False
+        self._in_flight: list[dict[str, Any]] = []
+        self.spool_pending = spool.has_events()
+        self._thread = threading.Thread(target=self._run, name="budgetbot-sender", daemon=True)
+        self._thread.start()
+
+    # --- caller side -------------------------------------------------------------------------------
+
+    def spool_now(self, items: list[Any]) -> None:
+        """On the caller's thread (queue full, or closed): finish the records and write them to the spool."""
+        events = [e for e in map(self._finish_or_drop, items) if e is not None]
+        if self.spool.append(events):
+            self.spool_pending = True
+
+    def flush(self, timeout: float) -> bool:
+        """Deliver what is queued and spooled, waiting at most `timeout` seconds; True when nothing is left."""
+        deadline = monotonic() + timeout
+        self._force_until = deadline
+        self._nudge()
+        try:
+            with self.queue.all_tasks_done:
+                while self.queue.unfinished_tasks:
+                    left = deadline - monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        return False
+                    self.queue.all_tasks_done.wait(left)
+            with self._changed:
+                while self.spool_pending:
+                    left = deadline - monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        return False
+                    self._nudge()
+                    self._changed.wait(min(left, 0.05))
+            return True
+        finally:
+            self._force_until = 0.0
+
+    def close(self, timeout: float) -> bool:
+        """Flush, stop the thread, and spool whatever is still in memory: nothing is lost at exit."""
+        self._closing = True  # no more sleeping between retries: one attempt, then the spool
+        delivered = self.flush(timeout)
+        self._stopping = True
+        self._nudge()
+        self._thread.join(timeout=max(0.1, min(timeout, 1.0)))
+        if self._thread.is_alive() and self._in_flight:
+            # Stuck in a request: spool its batch too. Should the request succeed after all, the
+            # server counts the replay as a duplicate (same event_id, same content).
+            self.spool_now(list(self._in_flight))
+        leftovers = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _WAKE:
+                leftovers.append(item)
+        self.spool_now(leftovers)
+        return delivered
+
+    def _nudge(self) -> None:
+        self._wake.set()
+        try:
+            self.queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the thread has plenty to do already
+
+    # --- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                batch, taken = self._take()
+                try:
+                    if batch:
+                        self._deliver(batch)
+                finally:
+                    self._done(taken)
+                if self.spool_pending and not self._stopping and self._may_try():
+                    self._replay()
+            except Exception as exc:  # the thread must survive anything; a message, never a traceback
+                log.error("budgetbot client: unexpected error in the sender (%s: %s)", type(exc).__name__, exc)
+                log.debug("sender error", exc_info=True)
+            finally:
+                with self._changed:
+                    self._changed.notify_all()
+
+    def _take(self) -> tuple[list[Any], int]:
+        """Wait for records, then take up to a batch of what is queued (no lingering: agents are slow).
+
+        Returns the records and how many queue entries were taken (wake-ups included), for task_done().
+        """
+        wait = 1.0 if self.spool_pending else None
+        items: list[Any] = []
+        try:
+            first = self.queue.get(timeout=wait)
+        except queue.Empty:
+            return items, 0
+        taken = 1
+        if first is not _WAKE:
+            items.append(first)
+        while len(items) < self._max_batch:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            taken += 1
+            if item is not _WAKE:
+                items.append(item)
+        return items, taken
+
+    def _done(self, count: int) -> None:
+        for _ in range(count):
+            self.queue.task_done()
+
+    def _may_try(self) -> bool:
+        now = monotonic()
+        return now >= self._down_until or now < self._force_until
+
+    def _deliver(self, items: list[Any]) -> None:
+        events = [e for e in map(self._finish_or_drop, items) if e is not None]
+        if not events:
+            return
+        if not self._may_try():
+            self._to_spool(events)
+            return
+        self._in_flight = events
+        try:
+            unsent = self._send(events)
+        finally:
+            self._in_flight = []
+        if unsent:
+            self._to_spool(unsent)
+            self._went_down()
+        else:
+            self._came_up()
+
+    def _replay(self) -> None:
+        events = self.spool.claim()
+        unsent: list[dict[str, Any]] = []
+        for start in range(0, len(events), self._max_batch):
+            left = self._send(events[start:start + self._max_batch])
+            if left:
+                unsent = left + events[start + self._max_batch:]
+                break
+        self.spool.done(unsent)
+        if unsent:
+            self.spool_pending = True
+            self._went_down()
+        else:
+            if events:
+                log.info("budgetbot client: replayed %d spooled usage event(s)", len(events))
+                self._came_up()
+            self.spool_pending = self.spool.has_events()
+
+    def _to_spool(self, events: list[dict[str, Any]]) -> None:
+        if self.spool.append(events):
+            self.spool_pending = True
+
+    def _went_down(self) -> None:
+        if self._outages == 0:
+            log.warning("budgetbot is unreachable: usage events are kept in %s and sent when it is back",
+                        self.spool.path)
+        self._outages += 1
+        self._down_until = max(self._down_until, monotonic() + self._backoff.delay(self._outages + 2))
+
+    def _came_up(self) -> None:
+        if self._outages:
+            log.info("budgetbot is reachable again")
+        self._outages = 0
+        self._down_until = 0.0
+
+    def _finish_or_drop(self, item: Any) -> dict[str, Any] | None:
+        if isinstance(item, dict) and "_raw" not in item:
+            return item
+        try:
+            return self._finish(item)
+        except (ValueError, TypeError) as exc:
+            log.warning("budgetbot client: usage event dropped: %s", exc)
+            return None
+
+    # --- one batch ------------------------------------------------------------------------------
+
+    def _send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """POST events with retries; returns those to keep for later (budgetbot down), [] otherwise."""
+        attempt = 0
+        while events:
+            wait: float | None
+            try:
+                reply = self._post(events)
+            except Unreachable as exc:
+                log.debug("budgetbot unreachable: %s", exc)
+                wait = self._backoff.delay(attempt)
+            else:
+                if reply.ok:
+                    return []
+                if reply.status in (401, 403):
+                    # The credential, not the event, is wrong: keep the events until the token is fixed.
+                    if not self._auth_warned:
+                        log.error("budgetbot rejected the API token (HTTP %d): usage events are kept in %s",
+                                  reply.status, self.spool.path)
+                        self._auth_warned = True
+                    return events
+                if not reply.retryable:
+                    events, later = self._without_bad(events, reply)
+                    if later:
+                        return later
+                    continue
+                wait = self._backoff.delay(attempt)
+                if reply.retry_after is not None:
+                    wait = self._backoff.clamp(reply.retry_after)
+                    self._down_until = max(self._down_until, monotonic() + wait)
+                    if wait > self._backoff.max_inline_wait:
+                        return events  # to the spool; replayed once the server's wait is over
+            if self._closing or self._stopping or attempt >= self._backoff.retries:
+                return events
+            attempt += 1
+            self._wake.clear()
+            self._wake.wait(wait)
+        return []
+
+    def _without_bad(self, events: list[dict[str, Any]],
+                     reply: Reply) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """After a 4xx: (events to resend now, events to keep for later). Bad ones are logged once, dropped."""
+        body = reply.body if isinstance(reply.body, dict) else {}
+        by_index: dict[int, list[tuple[str, str]]] = {}
+        for err in body.get("errors") or []:
+            path = str(err.get("path", "")) if isinstance(err, dict) else ""
+            match = _INDEX.match(path)
+            if match and int(match.group(1)) < len(events):
+                by_index.setdefault(int(match.group(1)), []).append((path, str(err.get("message"))))
+        if not by_index:
+            if len(events) > 1:  # the server did not say which: split until it does
+                middle = len(events) // 2
+                return [], self._send(events[:middle]) + self._send(events[middle:])
+            by_index = {0: [("", str(body.get("message") or f"HTTP {reply.status}"))]}
+        keep = []
+        for index, event in enumerate(events):
+            problems = by_index.get(index)
+            if problems is None:
+                keep.append(event)
+            elif (stripped := _strip_optional(event, [path for path, _ in problems])) is not None:
+                keep.append(stripped)
+            else:
+                what = "conflicts with another event already recorded" if reply.status == 409 else "was rejected"
+                detail = "; ".join(f"{path}: {message}" if path else message for path, message in problems)
+                log.warning("budgetbot: usage event %s %s (HTTP %d), dropped: %s",
+                            event.get("event_id"), what, reply.status, detail[:500])
+        return keep, []
+
+
+def _strip_optional(event: dict[str, Any], paths: list[str]) -> dict[str, Any] | None:
+    """The event without fields this server does not know yet, if those were its only problem."""
+    names = {path.rsplit(".", 1)[-1] for path in paths}
+    if not names <= set(_OPTIONAL_FIELDS) or not names & event.keys():
+        return None
+    return {k: v for k, v in event.items() if k not in names}
