@@ -14,8 +14,11 @@ from litellm.caching import DualCache  # noqa: E402
 from litellm.proxy._types import UserAPIKeyAuth  # noqa: E402
 
 from budgetbot_client.litellm import BudgetbotBlocked, BudgetbotGuard, attribution  # noqa: E402
-from client_support import (ledger_count, ledger_rows, live, make_client, set_budget, token,  # noqa: E402,F401
-                            wait_for)
+
+import client_support  # noqa: E402
+from client_support import ledger_count, ledger_rows, set_budget, wait_for  # noqa: E402
+
+live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 
 # LiteLLM's own types trip a pydantic notice on import-time schema building: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Item.*ReadOnly:UserWarning")

@@ -8,8 +8,12 @@ import sys
 import textwrap
 import time
 
-from budgetbot_client.sender import Backoff
-from client_support import ledger_count, ledger_rows, live, make_client, token, wait_for  # noqa: F401 - fixtures
+from budgetbot_client.batch import Backoff
+
+import client_support
+from client_support import ledger_count, ledger_rows, wait_for
+
+live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 2}
 

@@ -8,7 +8,11 @@ import time
 import pytest
 
 from budgetbot_client import BudgetExceeded, Decision, current_guard
-from client_support import ledger_rows, live, make_client, set_budget, token  # noqa: F401 - fixtures
+
+import client_support
+from client_support import ledger_rows, set_budget
+
+live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 
 USAGE = {"prompt_tokens": 600, "completion_tokens": 0}
 

@@ -11,7 +11,11 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import ResponseUsage
 
 from budgetbot_client import BudgetClient, usage_fields
-from client_support import ledger_count, ledger_rows, live, make_client, story, token  # noqa: F401 - fixtures
+
+import client_support
+from client_support import ledger_count, ledger_rows, story
+
+live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 
 
 def openai_chat(prompt=5000, completion=200, cached=4096, model="gpt-4o-2024-08-06") -> ChatCompletion:
@@ -79,7 +83,8 @@ def test_usage_objects_and_dicts_are_accepted_with_the_model_given(make_client, 
     assert budget.flush(10)
 
     rows = {r.model: r for r in ledger_rows(db)}
-    assert (rows["gpt-5"].input_tokens, rows["gpt-5"].cache_read_tokens, rows["gpt-5"].reasoning_tokens) == (100, 20, 10)
+    gpt5 = rows["gpt-5"]
+    assert (gpt5.input_tokens, gpt5.cache_read_tokens, gpt5.reasoning_tokens) == (100, 20, 10)
     assert (rows["gpt-4o"].input_tokens, rows["gpt-4o"].output_tokens) == (10, 5)
     assert (rows["gemini-2.5-flash"].input_tokens, rows["gemini-2.5-flash"].output_tokens) == (40, 2)
 

@@ -35,7 +35,7 @@ class BudgetClient:
                  preflight_timeout: float = 2.0, spool_path: str | os.PathLike[str] | None = None,
                  fail_open: bool = True, max_queue: int = 10_000, max_batch: int = 1000, retries: int = 3,
                  max_spool_bytes: int = 64 * 1024 * 1024, attributes: Mapping[str, str] | None = None,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0, linger: float = 0.2) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"budgetbot url must be http(s)://host[:port], got {url!r}")
@@ -53,7 +53,7 @@ class BudgetClient:
         self.attributes = {str(k): str(v) for k, v in (attributes or {}).items()}
         self.spool_path = Path(spool_path) if spool_path else default_spool_path(self.url, self._token)
         self._sender_args: dict[str, Any] = {"max_queue": max_queue, "max_batch": max_batch,
-                                             "backoff": Backoff(retries=retries)}
+                                             "backoff": Backoff(retries=retries), "linger": linger}
         self._spool = Spool(self.spool_path, max_spool_bytes)
         self._closed = False
         self._estimates_unsupported = False

@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
-import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
+from budgetbot_client.batch import Backoff, triage
 from budgetbot_client.spool import Spool
 from budgetbot_client.transport import Reply, Unreachable
 
+
 log = logging.getLogger("budgetbot_client")
 _WAKE = object()  # queued to wake the thread for flush() and close()
-_INDEX = re.compile(r"^events\[(\d+)\]")
-# Fields newer than some servers: when a server rejects only these, they are dropped rather than the event.
-_OPTIONAL_FIELDS = ("reservation_id",)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry timing: exponential with full jitter, and how far a server's Retry-After is believed."""
-
-    retries: int = 3  # in-thread attempts after the first, before events go to the spool
-    base: float = 0.25
-    cap: float = 30.0
-    max_retry_after: float = 60.0
-    max_inline_wait: float = 5.0  # a longer Retry-After is waited out with the events in the spool
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))
-
-    def clamp(self, retry_after: float) -> float:
-        return min(max(retry_after, 0.0), self.max_retry_after)
 
 
 class Sender:
@@ -44,13 +23,14 @@ class Sender:
 
     def __init__(self, post: Callable[[list[dict[str, Any]]], Reply], spool: Spool,
                  finish: Callable[[Any], dict[str, Any]], *, max_queue: int, max_batch: int,
-                 backoff: Backoff) -> None:
+                 backoff: Backoff, linger: float = 0.2) -> None:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self.spool = spool
         self._post = post
         self._finish = finish
         self._max_batch = max_batch
         self._backoff = backoff
+        self._linger = linger
         self._wake = threading.Event()
         self._changed = threading.Condition()
         self._stopping = False
@@ -145,7 +125,7 @@ class Sender:
                     self._changed.notify_all()
 
     def _take(self) -> tuple[list[Any], int]:
-        """Wait for records, then take up to a batch of what is queued (no lingering: agents are slow).
+        """Wait for a record, linger for more (a burst becomes one request), take up to a batch.
 
         Returns the records and how many queue entries were taken (wake-ups included), for task_done().
         """
@@ -158,6 +138,10 @@ class Sender:
         taken = 1
         if first is not _WAKE:
             items.append(first)
+            # Sleeping (not waiting on the queue, which would wake us at every put) keeps this thread
+            # off the agent's GIL while the agent records a burst; flush() and close() cut it short.
+            self._wake.wait(self._linger)
+            self._wake.clear()
         while len(items) < self._max_batch:
             try:
                 item = self.queue.get_nowait()
@@ -261,9 +245,11 @@ class Sender:
                         self._auth_warned = True
                     return events
                 if not reply.retryable:
-                    events, later = self._without_bad(events, reply)
-                    if later:
-                        return later
+                    kept = triage(events, reply)
+                    if kept is None:  # the server did not say which event is bad: split until it does
+                        middle = len(events) // 2
+                        return self._send(events[:middle]) + self._send(events[middle:])
+                    events = kept
                     continue
                 wait = self._backoff.delay(attempt)
                 if reply.retry_after is not None:
@@ -274,43 +260,6 @@ class Sender:
             if self._closing or self._stopping or attempt >= self._backoff.retries:
                 return events
             attempt += 1
-            self._wake.clear()
             self._wake.wait(wait)
+            self._wake.clear()
         return []
-
-    def _without_bad(self, events: list[dict[str, Any]],
-                     reply: Reply) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """After a 4xx: (events to resend now, events to keep for later). Bad ones are logged once, dropped."""
-        body = reply.body if isinstance(reply.body, dict) else {}
-        by_index: dict[int, list[tuple[str, str]]] = {}
-        for err in body.get("errors") or []:
-            path = str(err.get("path", "")) if isinstance(err, dict) else ""
-            match = _INDEX.match(path)
-            if match and int(match.group(1)) < len(events):
-                by_index.setdefault(int(match.group(1)), []).append((path, str(err.get("message"))))
-        if not by_index:
-            if len(events) > 1:  # the server did not say which: split until it does
-                middle = len(events) // 2
-                return [], self._send(events[:middle]) + self._send(events[middle:])
-            by_index = {0: [("", str(body.get("message") or f"HTTP {reply.status}"))]}
-        keep = []
-        for index, event in enumerate(events):
-            problems = by_index.get(index)
-            if problems is None:
-                keep.append(event)
-            elif (stripped := _strip_optional(event, [path for path, _ in problems])) is not None:
-                keep.append(stripped)
-            else:
-                what = "conflicts with another event already recorded" if reply.status == 409 else "was rejected"
-                detail = "; ".join(f"{path}: {message}" if path else message for path, message in problems)
-                log.warning("budgetbot: usage event %s %s (HTTP %d), dropped: %s",
-                            event.get("event_id"), what, reply.status, detail[:500])
-        return keep, []
-
-
-def _strip_optional(event: dict[str, Any], paths: list[str]) -> dict[str, Any] | None:
-    """The event without fields this server does not know yet, if those were its only problem."""
-    names = {path.rsplit(".", 1)[-1] for path in paths}
-    if not names <= set(_OPTIONAL_FIELDS) or not names & event.keys():
-        return None
-    return {k: v for k, v in event.items() if k not in names}
