@@ -128,3 +128,13 @@ def test_events_are_flushed_when_the_agent_process_exits(live, token, db, tmp_pa
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert ledger_count(db) == 25
+
+
+def test_closing_while_budgetbot_is_down_does_not_hold_the_agent(make_client, live, tmp_path):
+    live.stop()
+    budget = make_client(spool_path=tmp_path / "spool.jsonl")
+    record_many(budget, 10)
+    started = time.perf_counter()
+    assert budget.close() is False  # default close_timeout is 5 s: one attempt, then the spool
+    assert time.perf_counter() - started < 2
+    assert len((tmp_path / "spool.jsonl").read_text().splitlines()) == 10

@@ -16,9 +16,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import uuid4
 
+from budgetbot_client.batch import Backoff
 from budgetbot_client.decision import ALLOW, BLOCK, Decision, DecisionValue, Reason
 from budgetbot_client.guard import Guard
-from budgetbot_client.sender import Backoff, Sender
+from budgetbot_client.sender import Sender
 from budgetbot_client.spool import Spool, default_spool_path
 from budgetbot_client.transport import Reply, Unreachable, post_json
 from budgetbot_client.usage import usage_fields
@@ -54,6 +55,7 @@ class BudgetClient:
         self.spool_path = Path(spool_path) if spool_path else default_spool_path(self.url, self._token)
         self._sender_args: dict[str, Any] = {"max_queue": max_queue, "max_batch": max_batch,
                                              "backoff": Backoff(retries=retries), "linger": linger}
+        self._max_spool_bytes = max_spool_bytes
         self._spool = Spool(self.spool_path, max_spool_bytes)
         self._closed = False
         self._estimates_unsupported = False
@@ -165,7 +167,9 @@ class BudgetClient:
         return Sender(self._post_usage, self._spool, self._finish, **self._sender_args)
 
     def _after_fork(self) -> None:
-        # The parent delivers what it had queued; the child starts empty, with a thread of its own.
+        # The parent delivers what it had queued; the child starts empty, with a thread of its own (and
+        # fresh locks: another thread may have held the old ones at the fork).
+        self._spool = Spool(self.spool_path, self._max_spool_bytes)
         self._sender = self._new_sender()
 
     # --- preflight -----------------------------------------------------------------------------

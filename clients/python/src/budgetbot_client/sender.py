@@ -13,7 +13,6 @@ from budgetbot_client.batch import Backoff, triage
 from budgetbot_client.spool import Spool
 from budgetbot_client.transport import Reply, Unreachable
 
-
 log = logging.getLogger("budgetbot_client")
 _WAKE = object()  # queued to wake the thread for flush() and close()
 
@@ -52,8 +51,11 @@ class Sender:
         if self.spool.append(events):
             self.spool_pending = True
 
-    def flush(self, timeout: float) -> bool:
-        """Deliver what is queued and spooled, waiting at most `timeout` seconds; True when nothing is left."""
+    def flush(self, timeout: float, give_up_when_down: bool = False) -> bool:
+        """Deliver what is queued and spooled, waiting at most `timeout` seconds; True when nothing is left.
+
+        With `give_up_when_down` (closing), spooled events are left for the next run once an attempt failed.
+        """
         deadline = monotonic() + timeout
         self._force_until = deadline
         self._nudge()
@@ -67,9 +69,10 @@ class Sender:
             with self._changed:
                 while self.spool_pending:
                     left = deadline - monotonic()
-                    if left <= 0 or not self._thread.is_alive():
+                    if left <= 0 or not self._thread.is_alive() or (give_up_when_down and self._outages):
                         return False
-                    self._nudge()
+                    if self.queue.empty():
+                        self._nudge()
                     self._changed.wait(min(left, 0.05))
             return True
         finally:
@@ -78,7 +81,7 @@ class Sender:
     def close(self, timeout: float) -> bool:
         """Flush, stop the thread, and spool whatever is still in memory: nothing is lost at exit."""
         self._closing = True  # no more sleeping between retries: one attempt, then the spool
-        delivered = self.flush(timeout)
+        delivered = self.flush(timeout, give_up_when_down=True)
         self._stopping = True
         self._nudge()
         self._thread.join(timeout=max(0.1, min(timeout, 1.0)))
@@ -218,7 +221,7 @@ class Sender:
             return item
         try:
             return self._finish(item)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # one unreadable record must not take its batch down with it
             log.warning("budgetbot client: usage event dropped: %s", exc)
             return None
 
