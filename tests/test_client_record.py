@@ -172,4 +172,17 @@ def test_a_bad_url_is_a_clear_error(bad):
 def test_usage_fields_reads_sdk_objects_and_their_usage():
     assert usage_fields(anthropic_message().usage)[1] is None
     assert usage_fields(gemini_response())[1] == "gemini-2.5-pro"
-    assert usage_fields(openai_chat())[0]["usage"]["prompt_tokens_details"] == {"cached_tokens": 4096}
+    assert usage_fields(openai_chat())[0]["usage"]["prompt_tokens_details"]["cached_tokens"] == 4096
+
+
+def test_anthropic_batch_tier_is_recognized_without_cache_fields(make_client, db):
+    budget = make_client()
+    message = anthropic_message().model_copy(update={"usage": anthropic_message().usage.model_copy(
+        update={"cache_creation_input_tokens": None, "cache_read_input_tokens": None, "service_tier": "batch"})})
+    standard = anthropic_message().model_copy(update={"usage": message.usage.model_copy(
+        update={"service_tier": "standard"})})
+    budget.record(message, story="PROJ-9", event_id="batch")
+    budget.record(standard, story="PROJ-9", event_id="standard")
+    assert budget.flush(10)
+    cost = {r.event_id: r.cost_nano_usd for r in ledger_rows(db)}
+    assert cost["batch"] * 2 == cost["standard"]  # budgetbot halves Anthropic's batch tier

@@ -43,10 +43,10 @@ def as_dict(value: Any) -> Any:
     return value
 
 
-def _prune(value: Any) -> Any:
-    """Drop None values: SDK dumps are full of them and they only make the payload longer."""
+def _plain(value: Any) -> Any:
+    """Nested SDK objects as dicts. None values stay: the server tells Anthropic's shape by its cache keys."""
     if isinstance(value, Mapping):
-        return {str(k): _prune(as_dict(v)) for k, v in value.items() if v is not None}
+        return {str(k): _plain(as_dict(v)) for k, v in value.items()}
     return value
 
 
@@ -92,4 +92,4 @@ def usage_fields(response_or_usage: Any) -> tuple[dict[str, Any], str | None]:
     if not (_USAGE_MARKERS & usage.keys()):
         raise UsageError("no token counts found: pass the SDK response, its usage, or its usage_metadata")
     # OpenAI and Anthropic usage go through as they are: the server knows both shapes.
-    return {"usage": _prune(usage)}, model
+    return {"usage": _plain(usage)}, model
