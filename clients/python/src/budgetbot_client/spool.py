@@ -48,7 +48,7 @@ class Spool:
     def _locked(self) -> Iterator[None]:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # A separate lock file, because the spool itself is renamed away while replaying.
+            # A separate lock file, because the spool itself is deleted when its events are claimed.
             fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 if fcntl is not None:
@@ -57,15 +57,18 @@ class Spool:
             finally:
                 os.close(fd)  # closing releases the flock
 
-    def append(self, events: list[dict[str, Any]]) -> int:
-        """Write events; returns how many were kept (none once the spool is at its size limit)."""
+    def append(self, events: list[dict[str, Any]], *, over_limit: bool = False) -> int:
+        """Write events; returns how many were kept (none once the spool is at its size limit).
+
+        `over_limit` is for events given back after a failed replay: they were accepted once already.
+        """
         if not events:
             return 0
         lines = _lines(events)
         try:
             with self._locked():
                 size = self.path.stat().st_size if self.path.exists() else 0
-                if size + len(lines) > self.max_bytes:
+                if size + len(lines) > self.max_bytes and not over_limit:
                     if not self._warned_full:
                         log.error("budgetbot spool %s is full (%d bytes): dropping %d usage event(s)",
                                   self.path, self.max_bytes, len(events))
@@ -111,13 +114,14 @@ class Spool:
 
     def done(self, unsent: list[dict[str, Any]]) -> None:
         """End a claim: the events not delivered go back into the spool, the claim file is removed."""
-        if unsent:
-            self.append(unsent)
+        if unsent and self.append(unsent, over_limit=True) < len(unsent):
+            return  # could not write them back: the claim file keeps them for this process's next claim
         with contextlib.suppress(OSError):
             self._claim_path().unlink(missing_ok=True)
 
     def _claim_path(self) -> Path:
-        return Path(f"{self.path}.{os.getpid()}.claim")
+        # The pid first: claims of processes that are gone are adopted (see _stale_claims).
+        return Path(f"{self.path}.{os.getpid()}.{id(self):x}.claim")
 
     def _stale_claims(self) -> list[Path]:
         stale = []
