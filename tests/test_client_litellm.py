@@ -106,12 +106,23 @@ def test_proxy_pre_call_hook_refuses_with_litellms_error(guard, client, auth, li
     with pytest.raises(litellm.BudgetExceededError, match="PROJ-4 is over its token budget"):
         asyncio.run(guard.async_pre_call_hook(UserAPIKeyAuth(), DualCache(), data, "completion"))
 
-    allowed = {"model": "gpt-4o", "messages": MESSAGES, "metadata": {"tags": ["story:PROJ-5"]}}
+    # The proxy gives every request a litellm_call_id before its hooks run.
+    allowed = {"model": "gpt-4o", "messages": MESSAGES, "metadata": {"tags": ["story:PROJ-5"]},
+               "litellm_call_id": "call-1"}
     assert asyncio.run(guard.async_pre_call_hook(UserAPIKeyAuth(), DualCache(), allowed, "completion")) is allowed
     asked = live.requests.count("/api/v1/preflight")
     # The router's deployment hook that follows does not ask a second time.
     assert asyncio.run(guard.async_pre_call_deployment_hook(allowed, "acompletion")) is None
     assert live.requests.count("/api/v1/preflight") == asked
+
+
+def test_every_call_is_asked_even_when_the_caller_reuses_its_metadata(guard, client, auth, live):
+    metadata = {"story": "PROJ-7"}
+    run(guard, litellm.acompletion(model="gpt-4o", messages=MESSAGES, mock_response="a", metadata=metadata))
+    over_budget(guard, client, auth, "PROJ-7")
+    with pytest.raises(BudgetbotBlocked):
+        asyncio.run(litellm.acompletion(model="gpt-4o", messages=MESSAGES, mock_response="b", metadata=metadata))
+    assert live.requests.count("/api/v1/preflight") == 2
 
 
 def test_a_failed_call_is_recorded_as_an_error(guard, db):

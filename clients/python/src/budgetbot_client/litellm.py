@@ -12,6 +12,7 @@ import functools
 import logging
 import math
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from budgetbot_client.usage import as_dict
 
 log = logging.getLogger("budgetbot_client")
 STORY_HEADER, AGENT_HEADER, RUN_HEADER = "x-budgetbot-story", "x-budgetbot-agent", "x-budgetbot-run-id"
-_ASKED = "budgetbot_decision"  # set in the request metadata once preflight was asked for it
 _TAGS = {"story": "story", "agent": "agent", "run": "run_id", "run_id": "run_id"}
 
 
@@ -96,6 +96,9 @@ class BudgetbotGuard(CustomLogger):
         self.client = client or BudgetClient.from_env(**client_options)
         self.default_story = default_story
         self.require_story = require_story
+        # Recent litellm_call_ids: asked (the proxy hook, then the router's deployment hook, see one
+        # request) and recorded (LiteLLM may run the sync and the async success handler for one call).
+        self._asked: OrderedDict[str, None] = OrderedDict()
         self._recorded: OrderedDict[tuple[str, bool], None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -122,6 +125,7 @@ class BudgetbotGuard(CustomLogger):
 
     def completion(self, **kwargs: Any) -> Any:
         """litellm.completion(**kwargs) after check()."""
+        kwargs.setdefault("litellm_call_id", str(uuid.uuid4()))  # so no later hook asks again
         self.check(**kwargs)
         return litellm.completion(**kwargs)
 
@@ -137,8 +141,8 @@ class BudgetbotGuard(CustomLogger):
         return None  # the request is not changed
 
     async def _ask_once(self, request: dict[str, Any]) -> None:
-        metadata = request.get("litellm_metadata") if "litellm_metadata" in request else request.get("metadata")
-        if isinstance(metadata, Mapping) and _ASKED in metadata:
+        call_id = request.get("litellm_call_id")
+        if isinstance(call_id, str) and call_id in self._asked:
             return  # the proxy hook already asked for this request
         await self.acheck(**request)
 
@@ -156,14 +160,12 @@ class BudgetbotGuard(CustomLogger):
                         f"'story:PROJ-123' tag or the {STORY_HEADER} header", "block")
         return Decision("block", (reason,), reached=False)
 
-    def _judge(self, request: dict[str, Any], decision: Decision) -> Decision:
+    def _judge(self, request: Mapping[str, Any], decision: Decision) -> Decision:
         if decision.blocked:
             raise BudgetbotBlocked(decision)
-        metadata = request.get("litellm_metadata") if "litellm_metadata" in request else request.get("metadata")
-        if metadata is None:
-            metadata = request["metadata"] = {}
-        if isinstance(metadata, dict):
-            metadata[_ASKED] = decision.decision
+        call_id = request.get("litellm_call_id")
+        if isinstance(call_id, str):
+            _remember(self._asked, call_id, self._lock)
         return decision
 
     # --- after the call --------------------------------------------------------------------------
@@ -208,13 +210,18 @@ class BudgetbotGuard(CustomLogger):
             log.error("budgetbot LiteLLM guard: could not record a call (%s: %s)", type(exc).__name__, exc)
 
     def _seen(self, key: tuple[str, bool]) -> bool:
-        with self._lock:
-            if key in self._recorded:
-                return True
-            self._recorded[key] = None
-            if len(self._recorded) > 10_000:
-                self._recorded.popitem(last=False)
+        return not _remember(self._recorded, key, self._lock)
+
+
+def _remember(recent: OrderedDict[Any, None], key: Any, lock: threading.Lock) -> bool:
+    """Add key to a bounded set of recent keys; False if it was there already."""
+    with lock:
+        if key in recent:
             return False
+        recent[key] = None
+        if len(recent) > 10_000:
+            recent.popitem(last=False)
+        return True
 
 
 def _usage(response_obj: Any, standard: Mapping[str, Any]) -> dict[str, Any]:
