@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from budgetbot_client import BudgetClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from bot.models import UsageEvent
-from budgetbot_client import BudgetClient
+from bot.ledger.tables import UsageEvent
 
 
 class LiveServer:
