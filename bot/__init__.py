@@ -23,6 +23,7 @@ COMPONENTS = (
     "bot.jira",
     "bot.slack",
     "bot.scrum",
+    "bot.integrations.otel",
 )
 
 

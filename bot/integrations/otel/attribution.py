@@ -1,0 +1,118 @@
+"""Which story, team, cost center and project a telemetry call belongs to, and the ledger event it becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.integrations.otel.call import Call
+from bot.integrations.otel.values import Rejected
+from bot.keys import InvalidStoryKey, find_keys, normalize_key
+from bot.scrum.models import RunStat
+from bot.usage import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, UsageEventIn
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The attribute names to read (settings), so a team can use its own resource attributes."""
+
+    story: str
+    branches: tuple[str, ...]
+    teams: tuple[str, ...]
+    cost_centers: tuple[str, ...]
+    projects: tuple[str, ...]
+    jira_projects: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Rules":
+        return cls(settings.otel_story_attribute, tuple(settings.otel_branch_attributes),
+                   tuple(settings.otel_team_attributes), tuple(settings.otel_cost_center_attributes),
+                   tuple(settings.otel_project_attributes), tuple(settings.jira_projects))
+
+
+@dataclass
+class Item:
+    call: Call
+    resource: dict[str, Any]
+    story: str | None = None
+
+
+def _value(item: Item, name: str) -> str | None:
+    # The record is more specific than the resource (one process can work on several stories).
+    for source in (item.call.attrs, item.resource):
+        raw = source.get(name)
+        if raw is not None and not isinstance(raw, (list, dict)) and str(raw).strip():
+            return str(raw).strip()
+    return None
+
+
+def _first(item: Item, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if (value := _value(item, name)) is not None:
+            return value
+    return None
+
+
+def explicit_story(item: Item, rules: Rules) -> str | None:
+    """The story named by the story attribute, else the first Jira key in a branch attribute."""
+    if (raw := _value(item, rules.story)) is not None:
+        try:
+            return normalize_key(raw)
+        except InvalidStoryKey:
+            pass  # a malformed key is no attribution; the branch or the run may still tell
+    for name in rules.branches:
+        if (value := _value(item, name)) is not None:
+            if keys := find_keys([value], rules.jira_projects):
+                return keys[0]
+    return None
+
+
+def attribute(session: Session, items: list[Item], rules: Rules) -> None:
+    """Set each item's story: its own attributes, else its run's (this export, then the stored run)."""
+    by_run: dict[str, tuple[Any, str]] = {}
+    for item in items:
+        item.story = explicit_story(item, rules)
+        run = item.call.run_id
+        if item.story and run:
+            when = item.call.occurred_at
+            known = by_run.get(run)
+            if known is None or (when is not None and known[0] is not None and when < known[0]):
+                by_run[run] = (when, item.story)
+    missing = {i.call.run_id for i in items if i.story is None and i.call.run_id and i.call.run_id not in by_run}
+    stored = dict(session.execute(select(RunStat.run_id, RunStat.story_key).where(
+        RunStat.run_id.in_(sorted(missing)), RunStat.story_key.is_not(None))).all()) if missing else {}
+    for item in items:
+        if item.story is None and item.call.run_id:
+            known = by_run.get(item.call.run_id)
+            item.story = known[1] if known else stored.get(item.call.run_id)
+
+
+def _attributes(item: Item, rules: Rules) -> dict[str, str]:
+    call = item.call
+    found = {"team": _first(item, rules.teams), "cost_center": _first(item, rules.cost_centers),
+             "project": _first(item, rules.projects)}
+    result = {"source": f"otel:{call.source}"}
+    result.update({k: v for k, v in found.items() if v is not None})
+    result.update(call.extra)
+    return {k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE] for k, v in list(result.items())[:MAX_ATTRIBUTES]}
+
+
+def to_event(item: Item, rules: Rules) -> UsageEventIn:
+    """The ledger event of an attributed item; Rejected when it does not validate."""
+    call = item.call
+    try:
+        return UsageEventIn(
+            event_id=call.event_id, story=item.story, model=call.model[:200], provider=call.provider,
+            agent=call.agent[:200] if call.agent else None, run_id=call.run_id[:200] if call.run_id else None,
+            occurred_at=call.occurred_at, outcome=call.outcome, latency_ms=call.latency_ms,
+            attributes=_attributes(item, rules), input_tokens=call.input_tokens, output_tokens=call.output_tokens,
+            cache_read_tokens=call.cache_read_tokens, cache_write_tokens=call.cache_write_tokens,
+            reasoning_tokens=call.reasoning_tokens)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise Rejected(f"{where}: {first['msg']}") from None
