@@ -239,6 +239,7 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 # Command groups of the features and integrations (imported last: they import `main` and `with_app`).
 from bot.breakers import breaker  # noqa: E402
 from bot.github.cli import github  # noqa: E402
+from bot.integrations.otel.cli import agent_env  # noqa: E402
 from bot.jira.cli import jira_group  # noqa: E402
 from bot.outbox.cli import register_commands as register_outbox_commands  # noqa: E402
 from bot.retro.cli import register as register_retro  # noqa: E402
@@ -246,6 +247,7 @@ from bot.scrum.cli import COMMANDS as scrum_commands  # noqa: E402
 
 main.add_command(breaker)
 main.add_command(github)
+main.add_command(agent_env)  # agent-env
 main.add_command(jira_group)
 register_outbox_commands(main)  # worker, outbox, run
 register_retro(main)  # retro, sprint, export
