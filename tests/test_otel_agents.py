@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+from otel_support import (
+    CODEX_RESOURCE,
+    GEMINI_RESOURCE,
+    codex_sse_event,
+    export_logs,
+    export_spans,
+    gemini_api_response,
+    log_batch,
+    served,
+    span_batch,
+    spans_json,
+)
 from sqlalchemy import select
 
 from bot.models import UsageEvent
-from otel_support import (CODEX_RESOURCE, GEMINI_RESOURCE, codex_sse_event, export_logs, export_spans,
-                          gemini_api_response, log_batch, served, span_batch, spans_json)
 
 
 @pytest.fixture
@@ -61,12 +73,14 @@ def chat_span(**attributes) -> dict:
             "gen_ai.usage.output_tokens": 200, "gen_ai.usage.cache_read.input_tokens": 400,
             "server.address": "api.openai.com"}
     base.update(attributes)
-    return {"name": f"chat {base['gen_ai.request.model']}", "attributes": {k: v for k, v in base.items() if v is not None}}
+    return {"name": f"chat {base['gen_ai.request.model']}",
+            "attributes": {k: v for k, v in base.items() if v is not None}}
 
 
 def test_genai_chat_spans_are_counted_and_agent_spans_are_not(app, db, token):
     specs = [
-        {**chat_span(**{"gen_ai.conversation.id": "conv-9", "gen_ai.agent.name": "planner"}), "parent": "invoke_agent planner"},
+        {**chat_span(**{"gen_ai.conversation.id": "conv-9", "gen_ai.agent.name": "planner"}),
+         "parent": "invoke_agent planner"},
         {"name": "execute_tool search", "attributes": {"gen_ai.operation.name": "execute_tool"}},
         {"name": "invoke_agent planner", "attributes": {"gen_ai.operation.name": "invoke_agent",
                                                         "gen_ai.usage.input_tokens": 1000,
@@ -101,7 +115,8 @@ def test_genai_span_names_old_and_new(app, db, token):
         export_spans(url, token, batch)
     by_model = {r.model: r for r in rows(db)}
     old = by_model["claude-sonnet-4-5"]
-    assert (old.provider, old.cache_read_tokens, old.cache_write_tokens, old.input_tokens) == ("anthropic", 100, 300, 1000)
+    assert (old.provider, old.cache_read_tokens, old.cache_write_tokens, old.input_tokens) == (
+        "anthropic", 100, 300, 1000)
     assert old.run_id == f"{batch[0].context.trace_id:032x}"  # no conversation id: the trace is the run
     outcomes = sorted((r.outcome, r.cache_write_tokens, r.reasoning_tokens) for r in rows(db) if r.model != old.model)
     assert outcomes == [("error", 0, 0), ("ok", 250, 150)]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from otel_support import (
+    CLAUDE_RESOURCE,
+    claude_api_request,
+    export_logs,
+    log_batch,
+    served,
+)
 from sqlalchemy import select
 
 from bot.models import UsageEvent
-from otel_support import CLAUDE_RESOURCE, claude_api_request, export_logs, log_batch, served
 
 
 @pytest.fixture

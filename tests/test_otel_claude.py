@@ -6,13 +6,23 @@ import json
 
 import pytest
 from google.protobuf import json_format
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceResponse,
+)
+from otel_support import (
+    CLAUDE_RESOURCE,
+    claude_api_error,
+    claude_api_request,
+    claude_user_prompt,
+    export_logs,
+    log_batch,
+    logs_json,
+    served,
+)
 from sqlalchemy import select
 
 from bot.models import Story, UsageEvent
 from bot.scrum.models import RunStat
-from otel_support import (CLAUDE_RESOURCE, claude_api_error, claude_api_request, claude_user_prompt,
-                          export_logs, log_batch, logs_json, served)
 
 
 @pytest.fixture

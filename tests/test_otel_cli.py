@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 import tomllib
 
+from otel_support import CLAUDE_RESOURCE, claude_api_request, log_batch, served
 from sqlalchemy import select
 
 from bot.models import ApiToken, UsageEvent
-from otel_support import CLAUDE_RESOURCE, claude_api_request, log_batch, served
 
 
 def exports(output: str) -> dict[str, str]:

@@ -9,17 +9,26 @@ import pytest
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceResponse,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
+from otel_support import (
+    CLAUDE_RESOURCE,
+    claude_api_request,
+    claude_user_prompt,
+    export_logs,
+    gzip_bomb,
+    log_batch,
+    served,
+)
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.integrations.otel import receiver, wire
 from bot.models import UsageEvent
-from otel_support import (CLAUDE_RESOURCE, claude_api_request, claude_user_prompt, export_logs, gzip_bomb,
-                          log_batch, served)
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -187,4 +196,5 @@ def test_busy_database_is_503_with_retry_after(client, auth, db, monkeypatch):
 def test_empty_export_is_a_success(client, auth):
     response = client.post("/v1/logs", data=b"", headers={**auth, **PROTOBUF})
     assert response.status_code == 200 and response.data == b""
-    assert client.post("/v1/traces", data=b"{}", headers={**auth, "Content-Type": "application/json"}).status_code == 200
+    empty_json = client.post("/v1/traces", data=b"{}", headers={**auth, "Content-Type": "application/json"})
+    assert empty_json.status_code == 200

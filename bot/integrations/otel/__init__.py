@@ -7,8 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from bot.health import DETAILS
-    from bot.integrations.otel import counters
-    from bot.integrations.otel.receiver import bp
+    from bot.integrations.otel.receiver import bp, counters
 
     app.register_blueprint(bp)
-    DETAILS["otel"] = counters.snapshot
+    DETAILS["otel"] = counters

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.integrations.otel.call import Call, event_id, fingerprint, from_unix_nano
-from bot.integrations.otel.values import Rejected, count, decimal_text, duration_ms, text
+from bot.integrations.otel.values import (
+    Rejected,
+    count,
+    decimal_text,
+    duration_ms,
+    text,
+)
 
 Handler = Callable[[Any, dict[str, Any], dict[str, Any]], Call | None]
 

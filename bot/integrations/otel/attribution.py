@@ -13,7 +13,12 @@ from bot.integrations.otel.call import Call
 from bot.integrations.otel.values import Rejected
 from bot.keys import InvalidStoryKey, find_keys, normalize_key
 from bot.scrum.models import RunStat
-from bot.usage import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, UsageEventIn
+from bot.usage import (
+    MAX_ATTRIBUTE_KEY,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    UsageEventIn,
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class Rules:
     jira_projects: tuple[str, ...]
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Rules":
+    def from_settings(cls, settings: Any) -> Rules:
         return cls(settings.otel_story_attribute, tuple(settings.otel_branch_attributes),
                    tuple(settings.otel_team_attributes), tuple(settings.otel_cost_center_attributes),
                    tuple(settings.otel_project_attributes), tuple(settings.jira_projects))
@@ -65,9 +70,8 @@ def explicit_story(item: Item, rules: Rules) -> str | None:
         except InvalidStoryKey:
             pass  # a malformed key is no attribution; the branch or the run may still tell
     for name in rules.branches:
-        if (value := _value(item, name)) is not None:
-            if keys := find_keys([value], rules.jira_projects):
-                return keys[0]
+        if (value := _value(item, name)) is not None and (keys := find_keys([value], rules.jira_projects)):
+            return keys[0]
     return None
 
 

@@ -48,13 +48,13 @@ def agent_env(app: Flask, story: str, agent: str, token_name: str | None, no_tok
 def render(agent: str, key: str, endpoint: str, secret: str, story_attribute: str) -> list[str]:
     """The lines for `agent`: shell exports, plus Codex's [otel] block for ~/.codex/config.toml."""
     headers = shlex.quote(f"Authorization=Bearer {secret}")
-    story = [f"export OTEL_RESOURCE_ATTRIBUTES={shlex.quote(f'{story_attribute}={key}')}"
-             "  # append other key=value pairs with commas (team=..., cost_center=...)"]
-    check = [f"# check: after the first model call, `budgetbot status {key}` shows the spend and "
-             f"{endpoint}/healthz counts it under otel.usage_events"]
+    story = [(f"export OTEL_RESOURCE_ATTRIBUTES={shlex.quote(f'{story_attribute}={key}')}"
+              "  # append other key=value pairs with commas (team=..., cost_center=...)")]
+    check = [(f"# check: after the first model call, `budgetbot status {key}` shows the spend and "
+              f"{endpoint}/healthz counts it under otel.usage_events")]
     if agent == "claude-code":
-        return ["# Claude Code: run these in the shell that starts `claude` (or put them in the env block of "
-                ".claude/settings.json)",
+        return [("# Claude Code: run these in the shell that starts `claude` (or put them in the env block of "
+                 ".claude/settings.json)"),
                 "export CLAUDE_CODE_ENABLE_TELEMETRY=1",
                 "export OTEL_LOGS_EXPORTER=otlp",
                 "export OTEL_METRICS_EXPORTER=none  # budgetbot counts the api_request events, not the metrics",
@@ -74,8 +74,8 @@ def render(agent: str, key: str, endpoint: str, secret: str, story_attribute: st
     return ["# Codex CLI: add this to ~/.codex/config.toml (Codex reads [otel] only from the user-level file)",
             "[otel]",
             "log_user_prompt = false",
-            f'exporter = {{ otlp-http = {{ endpoint = "{endpoint}/v1/logs", protocol = "binary", '
-            f'headers = {{ "Authorization" = "Bearer {secret}" }} }} }}',
+            (f'exporter = {{ otlp-http = {{ endpoint = "{endpoint}/v1/logs", protocol = "binary", '
+             f'headers = {{ "Authorization" = "Bearer {secret}" }} }} }}'),
             "",
             "# and run this in the shell that starts `codex`, so its calls are charged to the story:",
             *story, *check]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.auth import require_token
 from bot.db import get_db
-from bot.integrations.otel import agents, attribution, counters, genai, wire
+from bot.integrations.otel import agents, attribution, genai, wire
 from bot.integrations.otel.values import Rejected, attributes
 from bot.ledger import EventConflict, ingest
 from bot.models import UsageEvent
@@ -20,6 +22,21 @@ from bot.pricing_ext import get_pricer
 
 bp = Blueprint("otel", __name__)
 _REASONS_SHOWN = 5
+# What this process took in, shown in /healthz: dropped telemetry is visible there, never stored.
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+COUNTER_NAMES = ("exports", "records", "usage_events", "duplicates", "dropped", "rejected", "busy")
+
+
+def count(**deltas: int) -> None:
+    with _lock:
+        _counts.update({name: value for name, value in deltas.items() if value})
+
+
+def counters(_session=None) -> dict[str, int]:
+    """The /healthz detail: records received, stored as usage, duplicates, dropped (not model calls), rejected."""
+    with _lock:
+        return {name: _counts[name] for name in COUNTER_NAMES}
 
 
 @dataclass
@@ -74,10 +91,10 @@ def _export(name: str, read):
     except (OperationalError, PoolTimeout):
         # Locked or overloaded database: 503 + Retry-After is what OTLP exporters retry on.
         current_app.logger.warning("otel export deferred: database busy", exc_info=True)
-        counters.add(busy=1)
+        count(busy=1)
         return wire.error_response(fmt, 503, "the database is busy; retry later",
                                    retry_after=settings.otel_retry_after_seconds)
-    counters.add(exports=1, records=batch.records, usage_events=accepted, duplicates=duplicates,
+    count(exports=1, records=batch.records, usage_events=accepted, duplicates=duplicates,
                  dropped=batch.dropped, rejected=len(batch.reasons))
     return wire.export_response(signal, fmt, len(batch.reasons), batch.message() if batch.reasons else "")
 
@@ -146,33 +163,37 @@ def _read_metrics(message: Any, settings: Any) -> Batch:
 
 def _store(batch: Batch, rules: attribution.Rules, warn_threshold) -> tuple[int, int]:
     """Ingest the batch's calls; returns (accepted, duplicates). Events that do not validate are rejected."""
-    items = list(batch.items)
+    items, skip_stored = list(batch.items), False
     while True:
         reasons: list[str] = []
+        fresh: list[tuple[attribution.Item, Any]] = []
         try:
             with get_db().transaction() as session:
                 attribution.attribute(session, items, rules)
-                valid, events = [], []
                 for item in items:
                     try:
-                        events.append(attribution.to_event(item, rules))
-                        valid.append(item)
+                        fresh.append((item, attribution.to_event(item, rules)))
                     except Rejected as exc:
                         reasons.append(f"{item.call.source} call {item.call.event_id}: {exc}")
-                # A re-export can be attributed differently than the first time (its run got a story since):
-                # it is the same call, so an id already in the ledger is a duplicate here, not a conflict.
-                stored = set(session.scalars(select(UsageEvent.event_id).where(
-                    UsageEvent.event_id.in_({e.event_id for e in events})))) if events else set()
-                fresh = [(item, e) for item, e in zip(valid, events) if e.event_id not in stored]
+                total = len(fresh)
+                if skip_stored:
+                    stored = set(session.scalars(select(UsageEvent.event_id).where(
+                        UsageEvent.event_id.in_({e.event_id for _, e in fresh})))) if fresh else set()
+                    fresh = [(item, e) for item, e in fresh if e.event_id not in stored]
                 outcome = ingest(session, [e for _, e in fresh], get_pricer(), warn_threshold) if fresh else None
         except EventConflict as exc:
+            if not skip_stored:
+                # A re-export attributed differently than the first time (its run got a story since) is the
+                # same call: ids already in the ledger are duplicates here, not conflicts. Checked only now,
+                # because the lookup costs every export.
+                skip_stored = True
+                continue
             # Two records of this export share an id with different content (or a concurrent writer won):
             # drop the clashing one and store the rest; each retry has one item fewer.
             clash = fresh[exc.index][0]
             items = [item for item in items if item is not clash]
-            reasons = []
             batch.reasons.append(f"{clash.call.source} call {clash.call.event_id}: {exc}")
             continue
         batch.reasons.extend(reasons)
         accepted = sum(r.result == "accepted" for r in outcome.events) if outcome else 0
-        return accepted, len(events) - accepted
+        return accepted, total - accepted
