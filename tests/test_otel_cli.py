@@ -73,3 +73,15 @@ def test_bad_key_and_taken_token_name_are_clear_errors(cli, db):
     assert cli("agent-env", "PROJ-1", "--agent", "codex").exit_code == 0
     again = cli("agent-env", "PROJ-1", "--agent", "codex")
     assert again.exit_code == 1 and "--token-name" in again.output
+
+
+def test_the_docs_example_export_is_accepted(client, auth, db):
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "agents.md").read_text()
+    example = docs.split("-d '", 1)[1].split("'\n", 1)[0]
+    response = client.post("/v1/logs", data=example, headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 200 and response.get_json() == {}
+    with db.session_factory() as session:
+        [row] = session.scalars(select(UsageEvent))
+    assert (row.story_key, row.input_tokens + row.output_tokens) == ("PROJ-123", 23000)
