@@ -136,3 +136,13 @@ def test_spans_of_clis_that_report_by_logs_are_not_counted_twice(app, db, token)
     with served(app) as url:
         assert export_spans(url, token, batch).responses[0].status_code == 200
     assert rows(db) == []
+
+
+def test_a_span_with_a_negative_count_is_rejected_alone(app, db, token):
+    batch = span_batch([chat_span(**{"gen_ai.usage.output_tokens": -3}), chat_span()], {"service.name": "svc"})
+    with served(app) as url:
+        [response] = export_spans(url, token, batch).responses
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert (response.status_code, partial.rejected_spans) == (200, 1)
+    assert "gen_ai.usage.output_tokens is negative (-3)" in partial.error_message
+    assert len(rows(db)) == 1

@@ -198,3 +198,15 @@ def test_empty_export_is_a_success(client, auth):
     assert response.status_code == 200 and response.data == b""
     empty_json = client.post("/v1/traces", data=b"{}", headers={**auth, "Content-Type": "application/json"})
     assert empty_json.status_code == 200
+
+
+def test_two_records_with_one_id_and_different_counts_keep_the_first(app, db, token):
+    records = [claude_api_request(1), claude_api_request(2, request_id="req_sess-1_0001", output_tokens="999")]
+    with served(app) as url:
+        [response] = export_logs(url, token, log_batch(records, CLAUDE_RESOURCE)).responses
+    partial = ExportLogsServiceResponse.FromString(response.content).partial_success
+    assert (response.status_code, partial.rejected_log_records) == (200, 1)
+    assert "already recorded with different content" in partial.error_message
+    with db.session_factory() as session:
+        [row] = session.scalars(select(UsageEvent))
+    assert row.output_tokens == 300
