@@ -210,3 +210,26 @@ def test_two_records_with_one_id_and_different_counts_keep_the_first(app, db, to
     with db.session_factory() as session:
         [row] = session.scalars(select(UsageEvent))
     assert row.output_tokens == 300
+
+
+def test_concatenated_gzip_members_are_one_body(client, auth, db):
+    data = body([claude_api_request(n) for n in range(1, 5)])
+    split = len(data) // 2
+    response = client.post("/v1/logs", data=gzip.compress(data[:split]) + gzip.compress(data[split:]),
+                           headers={**auth, **PROTOBUF, "Content-Encoding": "gzip"})
+    assert response.status_code == 200 and count_rows(db) == 4
+
+
+def test_deeply_nested_json_is_400(client, auth):
+    response = client.post("/v1/logs", data=b"[" * 100_000 + b"]" * 100_000,
+                           headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
+def test_a_nul_character_rejects_the_record_not_the_export(client, auth, db):
+    data = body([claude_api_request(1, model="claude\x00x"), claude_api_request(2),
+                 claude_api_request(3, team="a\x00b")])
+    response = client.post("/v1/logs", data=data, headers={**auth, **PROTOBUF})
+    partial = ExportLogsServiceResponse.FromString(response.data).partial_success
+    assert (response.status_code, partial.rejected_log_records) == (200, 2)
+    assert count_rows(db) == 1

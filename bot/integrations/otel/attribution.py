@@ -108,12 +108,16 @@ def _attributes(item: Item, rules: Rules) -> dict[str, str]:
 def to_event(item: Item, rules: Rules) -> UsageEventIn:
     """The ledger event of an attributed item; Rejected when it does not validate."""
     call = item.call
+    attributes = _attributes(item, rules)
+    texts = (call.event_id, call.model, call.provider, call.agent, call.run_id, *attributes.values())
+    if any("\x00" in value for value in texts if value):
+        raise Rejected("a text attribute contains a NUL character")  # PostgreSQL text cannot hold one
     try:
         return UsageEventIn(
             event_id=call.event_id, story=item.story, model=call.model[:200], provider=call.provider,
             agent=call.agent[:200] if call.agent else None, run_id=call.run_id[:200] if call.run_id else None,
             occurred_at=call.occurred_at, outcome=call.outcome, latency_ms=call.latency_ms,
-            attributes=_attributes(item, rules), input_tokens=call.input_tokens, output_tokens=call.output_tokens,
+            attributes=attributes, input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             cache_read_tokens=call.cache_read_tokens, cache_write_tokens=call.cache_write_tokens,
             reasoning_tokens=call.reasoning_tokens)
     except ValidationError as exc:

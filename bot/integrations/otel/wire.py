@@ -80,19 +80,21 @@ def read_body(limit: int) -> bytes:
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     out = bytearray()
     pending = raw
     try:
-        while pending and len(out) <= limit:
-            out += inflater.decompress(pending, min(_CHUNK, limit + 1 - len(out)))
-            pending = inflater.unconsumed_tail
+        while pending:  # one pass per gzip member: concatenated members are one body
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while pending and len(out) <= limit:
+                out += inflater.decompress(pending, min(_CHUNK, limit + 1 - len(out)))
+                pending = inflater.unconsumed_tail
+            if len(out) > limit:
+                raise WireError(413, f"export body inflates past {limit:,} bytes; lower the exporter's batch size")
+            if not inflater.eof:
+                raise WireError(400, "the gzip body is truncated")
+            pending = inflater.unused_data
     except zlib.error as exc:
         raise WireError(400, f"the body is not valid gzip ({exc})") from None
-    if len(out) > limit:
-        raise WireError(413, f"export body inflates past {limit:,} bytes; lower the exporter's batch size")
-    if not inflater.eof:
-        raise WireError(400, "the gzip body is truncated")
     return bytes(out)
 
 
@@ -107,7 +109,7 @@ def decode(signal: Signal, data: bytes, fmt: str) -> Any:
         return message
     try:
         document = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WireError(400, "the body is not valid JSON") from None
     if not isinstance(document, dict) or (document and signal.json_key not in document):
         raise WireError(400, f"the body is not an OTLP/JSON {signal.name} export: expected an object with "
@@ -120,7 +122,7 @@ def decode(signal: Signal, data: bytes, fmt: str) -> Any:
     try:
         # Unknown fields MUST be ignored (OTLP/JSON): newer exporters add fields.
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise WireError(400, f"the body is not an OTLP/JSON {signal.name} export ({str(exc)[:200]})") from None
     return message
 
