@@ -5,8 +5,9 @@
     python bench/otel.py --rounds 8 --batches 4
 
 Each round sends `batches` protobuf exports of 512 api_request records (the SDK's default batch) and the
-same calls as `batches` JSON batches of normalized events, alternating which goes first, on one growing
-ledger; the ratio (OTLP rate / usage-API rate) is printed per round with its min and median.
+same calls as `batches` JSON batches of normalized events, request by request and alternating which goes
+first, on one growing ledger; the ratio (OTLP rate / usage-API rate) is printed per round with its min
+and median, by wall clock and by this process's CPU time (which other load on the machine does not skew).
 """
 
 from __future__ import annotations
@@ -105,36 +106,43 @@ def run(label: str, url: str, rounds: int, batches: int) -> None:
     usage_headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     per_round = batches * BATCH
 
-    def timed(path: str, bodies: list[bytes], headers: dict) -> float:
-        started = time.perf_counter()
-        for body in bodies:
-            response = client.post(path, data=body, headers=headers)
-            assert response.status_code == 200, response.data[:300]
-        return per_round / (time.perf_counter() - started)
+    def post(path: str, body: bytes, headers: dict) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        response = client.post(path, data=body, headers=headers)
+        assert response.status_code == 200, response.data[:300]
+        return time.perf_counter() - wall, time.process_time() - cpu
 
-    ratios, otlp_rates, usage_rates = [], [], []
+    wall_ratios, cpu_ratios, otlp_rates, usage_rates = [], [], [], []
     for r in range(rounds + 1):  # round 0 warms caches (pricing lookups, prepared statements) and is not kept
         first = r * per_round
         chunks = [[call(i) for i in range(first + b * BATCH, first + (b + 1) * BATCH)] for b in range(batches)]
-        otlp = [otlp_body(chunk) for chunk in chunks]
-        usage = [usage_body(chunk) for chunk in chunks]
-        if r % 2:
-            usage_rate = timed("/api/v1/usage", usage, usage_headers)
-            otlp_rate = timed("/v1/logs", otlp, otlp_headers)
-        else:
-            otlp_rate = timed("/v1/logs", otlp, otlp_headers)
-            usage_rate = timed("/api/v1/usage", usage, usage_headers)
-        if r:
-            ratios.append(otlp_rate / usage_rate)
-            otlp_rates.append(otlp_rate)
-            usage_rates.append(usage_rate)
-            print(f"  round {r}: /v1/logs {otlp_rate:>8,.0f} records/s   /api/v1/usage {usage_rate:>8,.0f} "
-                  f"events/s   ratio {otlp_rate / usage_rate:.1%}")
+        spent = {"otlp": [0.0, 0.0], "usage": [0.0, 0.0]}
+        # Request by request, alternating which path goes first: a burst of load on this shared machine
+        # then hits both paths alike instead of one round of one path.
+        for b, chunk in enumerate(chunks):
+            pair = [("otlp", "/v1/logs", otlp_body(chunk), otlp_headers),
+                    ("usage", "/api/v1/usage", usage_body(chunk), usage_headers)]
+            for name, path, body, headers in pair if (r + b) % 2 else pair[::-1]:
+                wall, cpu = post(path, body, headers)
+                spent[name][0] += wall
+                spent[name][1] += cpu
+        if not r:
+            continue
+        otlp_rate, usage_rate = per_round / spent["otlp"][0], per_round / spent["usage"][0]
+        wall_ratios.append(otlp_rate / usage_rate)
+        cpu_ratios.append(spent["usage"][1] / spent["otlp"][1])
+        otlp_rates.append(otlp_rate)
+        usage_rates.append(usage_rate)
+        print(f"  round {r}: /v1/logs {otlp_rate:>8,.0f} records/s   /api/v1/usage {usage_rate:>8,.0f} "
+              f"events/s   ratio {wall_ratios[-1]:.1%} (CPU time: {cpu_ratios[-1]:.1%})")
     print(f"[{label}] {rounds} rounds x {batches} exports of {BATCH} Claude Code records "
-          f"(+ the same calls through /api/v1/usage)")
+          f"(+ the same calls through /api/v1/usage, interleaved)")
     print(f"  /v1/logs median {statistics.median(otlp_rates):,.0f} records/s; /api/v1/usage median "
           f"{statistics.median(usage_rates):,.0f} events/s")
-    print(f"  ratio min {min(ratios):.1%}  median {statistics.median(ratios):.1%}   target >= 50%, goal 80%")
+    print(f"  ratio min {min(wall_ratios):.1%}  median {statistics.median(wall_ratios):.1%}   "
+          f"target >= 50%, goal 80%")
+    print(f"  ratio by this process's CPU time (immune to other load; excludes PostgreSQL's own work): "
+          f"min {min(cpu_ratios):.1%}  median {statistics.median(cpu_ratios):.1%}")
     get_db(app).dispose()
 
 
