@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 
 import requests
 from google.protobuf import json_format
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -151,8 +154,6 @@ def span_batch(spans: list[dict], resource: dict) -> list:
     tracer = provider.get_tracer("opentelemetry.instrumentation.openai_v2", "2.1b0")
     for spec in spans:
         parent = tracer.start_span(spec["parent"], start_time=T0) if spec.get("parent") else None
-        from opentelemetry import trace
-
         context = trace.set_span_in_context(parent) if parent else None
         span = tracer.start_span(spec["name"], context=context, attributes=spec["attributes"],
                                  start_time=spec.get("start", T0))
@@ -179,9 +180,6 @@ def spans_json(batch: list) -> bytes:
 
 
 def _hex_ids(document: dict, path: tuple[str, ...]) -> bytes:
-    import base64
-    import json
-
     def walk(node, rest):
         if not rest:
             for name in ("traceId", "spanId", "parentSpanId"):
