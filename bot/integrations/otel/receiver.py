@@ -95,7 +95,7 @@ def _export(name: str, read):
         return wire.error_response(fmt, 503, "the database is busy; retry later",
                                    retry_after=settings.otel_retry_after_seconds)
     count(exports=1, records=batch.records, usage_events=accepted, duplicates=duplicates,
-                 dropped=batch.dropped, rejected=len(batch.reasons))
+          dropped=batch.dropped, rejected=len(batch.reasons))
     return wire.export_response(signal, fmt, len(batch.reasons), batch.message() if batch.reasons else "")
 
 
