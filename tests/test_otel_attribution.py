@@ -71,6 +71,16 @@ def test_reexport_after_the_run_got_a_story_is_still_a_duplicate(app, db, token)
     assert stories(db) == {"claude_code:req_run-d_0001": None, "claude_code:req_run-d_0002": "PROJ-7"}
 
 
+def test_a_record_attribute_wins_over_the_resource(app, db, token):
+    send(app, token, [claude_api_request(1, **{"team.id": "record-team"}), claude_api_request(2)],
+         {**CLAUDE_RESOURCE, "team": "resource-team", "cost_center": "cc-9"})
+    with db.session_factory() as session:
+        found = {r.event_id: r.attributes for r in session.scalars(select(UsageEvent))}
+    assert found["claude_code:req_sess-1_0001"]["team"] == "record-team"
+    assert found["claude_code:req_sess-1_0002"]["team"] == "resource-team"
+    assert {a["cost_center"] for a in found.values()} == {"cc-9"}
+
+
 class TestConfiguredNames:
     """Attribute names come from settings (BUDGETBOT_OTEL_*)."""
 

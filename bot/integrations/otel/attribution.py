@@ -38,12 +38,30 @@ class Rules:
                    tuple(settings.otel_team_attributes), tuple(settings.otel_cost_center_attributes),
                    tuple(settings.otel_project_attributes), tuple(settings.jira_projects))
 
+    @property
+    def labels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("team", self.teams), ("cost_center", self.cost_centers), ("project", self.projects))
+
 
 @dataclass
 class Item:
     call: Call
     resource: dict[str, Any]
     story: str | None = None
+    labels: dict[str, str] | None = None  # team, cost_center, project
+
+
+def _scan(source: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        raw = source.get(name)
+        if raw is not None and not isinstance(raw, (list, dict)) and (value := str(raw).strip()):
+            return value
+    return None
+
+
+def labels_of(source: dict[str, Any], rules: Rules) -> dict[str, str]:
+    """Team, cost center and project named in `source` (a resource's or a record's attributes)."""
+    return {key: value for key, names in rules.labels if (value := _scan(source, names)) is not None}
 
 
 def _value(item: Item, name: str) -> str | None:
@@ -52,13 +70,6 @@ def _value(item: Item, name: str) -> str | None:
         raw = source.get(name)
         if raw is not None and not isinstance(raw, (list, dict)) and str(raw).strip():
             return str(raw).strip()
-    return None
-
-
-def _first(item: Item, names: tuple[str, ...]) -> str | None:
-    for name in names:
-        if (value := _value(item, name)) is not None:
-            return value
     return None
 
 
@@ -78,7 +89,15 @@ def explicit_story(item: Item, rules: Rules) -> str | None:
 def attribute(session: Session, items: list[Item], rules: Rules) -> None:
     """Set each item's story: its own attributes, else its run's (this export, then the stored run)."""
     by_run: dict[str, tuple[Any, str]] = {}
+    per_resource: dict[int, dict[str, str]] = {}  # the records of one resource share its labels
+    label_names = {name for _, names in rules.labels for name in names}
     for item in items:
+        labels = per_resource.get(id(item.resource))
+        if labels is None:
+            labels = per_resource[id(item.resource)] = labels_of(item.resource, rules)
+        if not label_names.isdisjoint(item.call.attrs):
+            labels = {**labels, **labels_of(item.call.attrs, rules)}  # the record's own win
+        item.labels = labels
         item.story = explicit_story(item, rules)
         run = item.call.run_id
         if item.story and run:
@@ -97,10 +116,9 @@ def attribute(session: Session, items: list[Item], rules: Rules) -> None:
 
 def _attributes(item: Item, rules: Rules) -> dict[str, str]:
     call = item.call
-    found = {"team": _first(item, rules.teams), "cost_center": _first(item, rules.cost_centers),
-             "project": _first(item, rules.projects)}
     result = {"source": f"otel:{call.source}"}
-    result.update({k: v for k, v in found.items() if v is not None})
+    result.update(item.labels if item.labels is not None else
+                  {**labels_of(item.resource, rules), **labels_of(call.attrs, rules)})
     result.update(call.extra)
     return {k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE] for k, v in list(result.items())[:MAX_ATTRIBUTES]}
 
