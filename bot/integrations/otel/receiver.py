@@ -170,11 +170,8 @@ def _store(batch: Batch, rules: attribution.Rules, warn_threshold) -> tuple[int,
         try:
             with get_db().transaction() as session:
                 attribution.attribute(session, items, rules)
-                for item in items:
-                    try:
-                        fresh.append((item, attribution.to_event(item, rules)))
-                    except Rejected as exc:
-                        reasons.append(f"{item.call.source} call {item.call.event_id}: {exc}")
+                fresh, rejected = attribution.to_events(items, rules)
+                reasons = [f"{item.call.source} call {item.call.event_id}: {why}" for item, why in rejected]
                 total = len(fresh)
                 if skip_stored:
                     stored = set(session.scalars(select(UsageEvent.event_id).where(
