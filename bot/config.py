@@ -148,6 +148,27 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return value
 
+    # --- OpenTelemetry receiver (bot/integrations/otel, docs/agents.md) ---
+    otel_max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)  # per export, on the wire AND after gunzip
+    otel_retry_after_seconds: int = Field(default=5, ge=1)  # Retry-After of a 503 when the database is busy
+    otel_story_attribute: str = Field(default="jira.issue.key", min_length=1)  # resource or record attribute
+    otel_branch_attributes: Annotated[list[str], NoDecode] = [
+        "vcs.ref.head.name", "vcs.repository.ref.name", "git.branch", "vcs.branch", "branch"]
+    otel_team_attributes: Annotated[list[str], NoDecode] = ["team", "team.id", "team.name"]
+    otel_cost_center_attributes: Annotated[list[str], NoDecode] = ["cost_center", "cost.center"]
+    otel_project_attributes: Annotated[list[str], NoDecode] = ["project", "project.name"]
+    # These CLIs report each model call as a log event; their spans would count it a second time.
+    otel_skip_span_services: Annotated[list[str], NoDecode] = [
+        "claude-code", "codex_exec", "codex_tui", "codex-cli", "codex_cli_rs", "gemini-cli"]
+
+    @field_validator("otel_branch_attributes", "otel_team_attributes", "otel_cost_center_attributes",
+                     "otel_project_attributes", "otel_skip_span_services", mode="before")
+    @classmethod
+    def _split_otel_lists(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
 
 def load_settings(overrides: dict | None = None) -> Settings:
     """Read settings from the environment (and `overrides`), naming the bad variable on error."""
