@@ -42,8 +42,9 @@ def budgetbot_argv(*args: str) -> list[str]:
 
 def _web(options: RunOptions) -> list[str]:
     if options.gunicorn:
-        return [sys.executable, "-m", "gunicorn", "--bind", f"{options.host}:{options.port}", "--workers", "2",
-                "bot:create_app()"]
+        return [sys.executable, "-m", "waitress", f"--listen={options.host}:{options.port}", "--threads=8",
+                "--connection-limit=1000", "--channel-timeout=30", "--asyncore-use-poll",
+                "--max-request-body-size=10485760", "--call", "bot:create_app"]  # the Procfile's web: options
     return budgetbot_argv("serve", "--host", options.host, "--port", str(options.port))
 
 
