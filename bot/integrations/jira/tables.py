@@ -18,7 +18,7 @@ class JiraIssue(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     issue_id: Mapped[str | None] = mapped_column(String(32))
     # Cloud accountId (Data Center: username) of the assignee, for mentions; Story.assignee is the display name.
-    assignee_id: Mapped[str | None] = mapped_column(String(200))
+    assignee_id: Mapped[str | None] = mapped_column(String(255))
     # The budget last mirrored from Jira: reconcile clears a budget only if it came from Jira.
     mirrored_budget_tokens: Mapped[int | None] = mapped_column(BigInteger)
     mirrored_budget_nano_usd: Mapped[int | None] = mapped_column(BigInteger)
