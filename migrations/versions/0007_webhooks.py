@@ -1,4 +1,4 @@
-"""webhooks: order approvals by GitHub's time; Jira names as long as Jira allows
+"""webhooks: order approvals by GitHub's time; Jira names as long as Jira allows; stored Jira field list
 
 Revision ID: 0007_webhooks
 Revises: 0006
@@ -17,6 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('jira_field_lists',
+    sa.Column('site', sa.String(length=500), nullable=False),
+    sa.Column('fields', sa.JSON(), nullable=False),
+    sa.Column('fetched_at', bot.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('site', name=op.f('pk_jira_field_lists'))
+    )
     with op.batch_alter_table('github_pull_requests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('approval_changed_at', bot.db.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table('stories', schema=None) as batch_op:
@@ -40,3 +46,4 @@ def downgrade() -> None:
                               existing_nullable=True)
     with op.batch_alter_table('github_pull_requests', schema=None) as batch_op:
         batch_op.drop_column('approval_changed_at')
+    op.drop_table('jira_field_lists')

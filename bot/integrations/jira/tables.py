@@ -1,10 +1,11 @@
-"""Jira-side state: per issue what budgetbot last mirrored and wrote, and the ids of the comments it owns."""
+"""Jira-side state: per issue what budgetbot last mirrored and wrote, the ids of the comments it owns, and its
+copy of the site's field list."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -41,3 +42,13 @@ class JiraComment(Base):
     comment_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class JiraFieldList(Base):
+    """The site's field list (GET /field) as last fetched off-request: webhooks read it instead of asking Jira."""
+
+    __tablename__ = "jira_field_lists"
+
+    site: Mapped[str] = mapped_column(String(500), primary_key=True)  # BUDGETBOT_JIRA_URL
+    fields: Mapped[list] = mapped_column(JSON)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
