@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from web_server_support import healthz, procfile_web, slow_requests  # noqa: E402
+from web_server_support import healthz, procfile_web, slow_requests
 
-from bot.all_tables import metadata  # noqa: E402
-from bot.db import make_engine  # noqa: E402
+from bot.all_tables import metadata
+from bot.db import make_engine
 
 
 def timed_gets(port: int, n: int) -> list[float]:

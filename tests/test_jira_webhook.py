@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import logging
 from datetime import UTC, datetime
 
+import pytest
 from jira_support import (
     BUDGET_ID,
     JIRA,

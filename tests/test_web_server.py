@@ -19,8 +19,9 @@ def test_healthz_answers_while_200_slow_requests_are_held_open(db_url):
 
 
 def test_budgetbot_run_gunicorn_serves_as_the_procfile_does():
-    from bot.processes.supervisor import RunOptions, _web
     from web_server_support import procfile_web_command
+
+    from bot.processes.supervisor import RunOptions, _web
 
     argv = _web(RunOptions("127.0.0.1", 8123, gunicorn=True))
 

@@ -49,7 +49,7 @@ def _header(name: str, description: str, max_length: int | None = None) -> dict:
 
 
 def _webhooks() -> dict:
-    open_route = {"security": []}  # signed with the webhook secret, not a bearer token
+    open_route: dict[str, list] = {"security": []}  # signed with the webhook secret, not a bearer token
     github = {"post": {**open_route, "summary": "GitHub App webhook (see docs/github.md)",
                        "parameters": [_header("X-GitHub-Event", "event name", 100),
                                       _header("X-GitHub-Delivery", "delivery id (deduplicated)", 100),
@@ -80,7 +80,7 @@ def openapi_document() -> dict:
            "schema": {"type": "string", "pattern": STORY_KEY_PATTERN}}
     statuses = [status.value for status in Status]
     html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
-    public = {"security": []}
+    public: dict[str, list] = {"security": []}
     return {
         "openapi": "3.1.0",
         "info": {"title": "budgetbot", "version": "1"},

@@ -65,7 +65,7 @@ def receive():
     if not isinstance(payload, dict):
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
-    return _dispatch(settings, event, delivery_id, payload)
+    return _dispatch(settings, event or "", delivery_id or "", payload)  # both checked above
 
 
 def _payload(body: bytes) -> object:
