@@ -152,3 +152,10 @@ def test_the_longest_names_github_allows_are_stored(client, db):
 
     assert response.status_code == 200
     assert count(db, GitHubPullRequest, GitHubPullRequest.number == 2**31 - 1) == 1
+
+
+def test_a_nul_in_a_stored_text_is_400_not_a_database_error(client, db):
+    response = deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x\x00y"))
+
+    assert response.status_code == 400 and response.json["errors"][0]["path"] == "pull_request.title"
+    assert count(db, GitHubPullRequest) == 0

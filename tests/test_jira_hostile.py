@@ -154,3 +154,12 @@ def test_a_signed_body_with_a_nested_sprint_of_the_wrong_type_is_not_a_500(app, 
 
     assert response.status_code == 200  # the sprint is not recorded; the rest is
     assert story(db, "KAN-3").sprint is None and story(db, "KAN-3").summary
+
+
+def test_a_nul_in_a_stored_name_is_400_not_a_database_error(app, client, db, jira_http):
+    payload = fixture_copy("jira__issue_updated__custom_field.json")
+    payload["issue"]["fields"]["summary"] = "v\x00"
+
+    response = post_webhook(client, payload)
+
+    assert response.status_code == 400 and response.json["errors"][0]["path"] == "issue.fields.summary"

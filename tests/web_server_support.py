@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def procfile_web(database_url: str, startup_seconds: float = 30.0) -> Iterator[int]:
-    """The Procfile's web process on a free port of 127.0.0.1 (as a platform runs it: `sh -c` with PORT set)."""
+def procfile_web(database_url: str, startup_seconds: float = 120.0) -> Iterator[int]:
+    """The Procfile's web process on a free port of 127.0.0.1 (as a platform runs it: `sh -c` with PORT set).
+    Startup is given long: importing the app takes seconds, and far longer on a loaded CI machine."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "BUDGETBOT_DATABASE_URL": database_url,
            "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -18,12 +18,13 @@ Number = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 # A commit id: SHA-1 (40 hex digits) or, in SHA-256 repositories, 64.
 Sha = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?$")]
 # Logins are at most 39 characters; apps appear as "name[bot]" (column: 200).
-Login = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+Login = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 # "owner/name": an owner is at most 39 characters and a name at most 100 (column: 300).
 FullName = Annotated[str, StringConstraints(strict=True, max_length=300, pattern=r"^[^/\s]+/[^/\s]+$")]
 # Branch names are file names in refs/heads/ (GitHub refuses components over 255 bytes); column: 300.
-Ref = Annotated[str, StringConstraints(strict=True, max_length=300)]
-Text = Annotated[str, StringConstraints(strict=True)]
+Ref = Annotated[str, StringConstraints(strict=True, max_length=300, pattern=r"^[^\x00]*$")]
+# GitHub never sends NUL, and PostgreSQL cannot store it in text: refused rather than a 500.
+Text = Annotated[str, StringConstraints(strict=True, pattern=r"^[^\x00]*$")]
 
 
 class _Part(BaseModel):
@@ -53,7 +54,7 @@ class Repository(_Part):
 
 
 class Label(_Part):
-    name: Annotated[str, StringConstraints(strict=True, max_length=100)]  # GitHub allows 50 characters
+    name: Annotated[str, StringConstraints(strict=True, max_length=100, pattern=r"^[^\x00]*$")]  # GitHub: 50
 
 
 class Head(_Part):

@@ -11,7 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 
-Name = Annotated[str, StringConstraints(strict=True, max_length=255)]
+# Jira never sends NUL, and PostgreSQL cannot store it in text: refused rather than a 500.
+Name = Annotated[str, StringConstraints(strict=True, max_length=255, pattern=r"^[^\x00]*$")]
 
 
 class _Part(BaseModel):
@@ -20,7 +21,7 @@ class _Part(BaseModel):
 
 class JiraUser(_Part):
     displayName: Name | None = None
-    accountId: Annotated[str, StringConstraints(strict=True, max_length=128)] | None = None
+    accountId: Annotated[str, StringConstraints(strict=True, max_length=128, pattern=r"^[^\x00]*$")] | None = None
     name: Name | None = None  # Data Center: the username
 
 

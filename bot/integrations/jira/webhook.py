@@ -71,7 +71,7 @@ def receive():
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
     event = payload.get("webhookEvent")
-    if not isinstance(event, str) or not event:
+    if not isinstance(event, str) or not event or len(event) > 100 or "\x00" in event:
         return _answer(400, error="missing_event", message="no webhookEvent in the body",
                        errors=[{"path": "webhookEvent", "message": "required"}])
     if event in IGNORED:
