@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from github_support import REPO_ID, deliver, fixture, github_settings, pr_event, usage
+import responses
+from github_support import REPO_ID, FakeGitHub, deliver, drain, fixture, github_settings, pr_event, usage
 from sqlalchemy import func, select
 
 from bot.integrations.deliveries import Delivery
@@ -82,6 +83,20 @@ def test_merge_group_checks_requested_queues_a_check_on_the_groups_head_sha(clie
     assert row.kind == "github.check_run"
     assert (row.payload["repo_id"], row.payload["repo"], row.payload["sha"], row.payload["installation_id"]) == (
         17273051, "octo-org/octo-repo", "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d", 1)
+    assert row.payload["branch"] is None  # "gh-readonly-queue/main/pr-104-..." names no story
+
+
+def test_the_merge_groups_check_run_is_posted_neutral_on_its_head_sha(app, client, db):
+    deliver(client, "merge_group", fixture("merge_group__checks_requested"))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        github = FakeGitHub(rsps)
+        drain(app)
+
+        assert github.requests == [("POST", "/app/installations/1/access_tokens"),
+                                   ("POST", "/repos/octo-org/octo-repo/check-runs")]
+        body = github.body(1)
+    assert (body["name"], body["head_sha"], body["conclusion"]) == (
+        "within token budget", "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d", "neutral")
 
 
 def test_a_repository_id_that_is_not_a_number_is_400_and_stores_nothing(client, db, auth):

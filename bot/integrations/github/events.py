@@ -90,11 +90,11 @@ def on_check_suite(d: Delivery) -> dict:
 
 def on_merge_group(d: Delivery) -> dict:
     # A merge queue tests a temporary branch: a required check must report on its head SHA too, or the queue
-    # waits forever. Its PRs passed this check to be queued; the group's check shows the stories its branch names.
+    # waits forever. Its PRs passed this check to be queued. The branch is not scanned for story keys: GitHub
+    # names it gh-readonly-queue/<base>/pr-<n>-<sha>, and "pr-104" would read as a story PR-104.
     group, repo = d.payload.merge_group, d.payload.repository
     tracking.save_repository(d.session, repo, d.installation_id)
-    enqueue_check(d.session, repo.id, repo.full_name, group.head_sha, branch=group.head_ref,
-                  installation_id=d.installation_id)
+    enqueue_check(d.session, repo.id, repo.full_name, group.head_sha, branch=None, installation_id=d.installation_id)
     return {"head_sha": group.head_sha, "check_queued": True}
 
 
