@@ -174,3 +174,14 @@ def test_a_nul_in_a_stored_text_is_400_not_a_database_error(client, db):
 
     assert response.status_code == 400 and response.json["errors"][0]["path"] == "pull_request.title"
     assert count(db, GitHubPullRequest) == 0
+
+
+def test_a_signed_body_nested_20000_deep_is_400(client):
+    body = ("[" * 20_000 + "]" * 20_000).encode()
+    from github_support import sign
+
+    response = client.post("/webhooks/github", data=body, headers={
+        "X-GitHub-Event": "ping", "X-GitHub-Delivery": "deep", "X-Hub-Signature-256": sign(body),
+        "Content-Type": "application/json"})
+
+    assert response.status_code == 400 and response.json["error"] == "malformed_json"

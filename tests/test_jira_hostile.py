@@ -163,3 +163,13 @@ def test_a_nul_in_a_stored_name_is_400_not_a_database_error(app, client, db, jir
     response = post_webhook(client, payload)
 
     assert response.status_code == 400 and response.json["errors"][0]["path"] == "issue.fields.summary"
+
+
+def test_a_body_nested_20000_deep_is_400(client, jira_http):
+    body = ("[" * 20_000 + "]" * 20_000).encode()
+    from jira_support import sign
+
+    response = client.post("/webhooks/jira", data=body, headers={
+        "X-Hub-Signature": sign(body), "Content-Type": "application/json"})
+
+    assert response.status_code == 400 and response.json["error"] == "malformed_json"

@@ -74,7 +74,7 @@ def _payload(body: bytes) -> object:
         body = (request.form.get("payload") or "").encode()
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         return None
 
 

@@ -66,7 +66,10 @@ def receive():
         # Fail closed (DESIGN rule 6): without a secret anyone could set budgets, so nothing is accepted.
         return _answer(401, error="webhook_secret_not_set", message="set BUDGETBOT_JIRA_WEBHOOK_SECRET and the "
                        "same secret on the Jira webhook (unsigned webhooks are accepted only in dry-run)")
-    payload = request.get_json(force=True, silent=True)
+    try:
+        payload = request.get_json(force=True, silent=True)
+    except RecursionError:  # nested deeper than the parser's stack: not a body Jira sends
+        payload = None
     if not isinstance(payload, dict):
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
