@@ -21,8 +21,7 @@ from otel_support import (
 )
 from sqlalchemy import select
 
-from bot.ledger.tables import Story, UsageEvent
-from bot.ledger.tables import RunStat
+from bot.ledger.tables import RunStat, Story, UsageEvent
 
 
 @pytest.fixture

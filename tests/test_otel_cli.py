@@ -8,8 +8,8 @@ import tomllib
 from otel_support import CLAUDE_RESOURCE, claude_api_request, log_batch, served
 from sqlalchemy import select
 
-from bot.web.tables import ApiToken
 from bot.ledger.tables import UsageEvent
+from bot.web.tables import ApiToken
 
 
 def exports(output: str) -> dict[str, str]:

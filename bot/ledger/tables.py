@@ -57,9 +57,9 @@ class Story(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     project: Mapped[str] = mapped_column(String(32), index=True)
     summary: Mapped[str | None] = mapped_column(Text)
-    assignee: Mapped[str | None] = mapped_column(String(200))
+    assignee: Mapped[str | None] = mapped_column(String(255))  # Jira display names: up to 255
     sprint: Mapped[str | None] = mapped_column(String(200))
-    jira_status: Mapped[str | None] = mapped_column(String(100))
+    jira_status: Mapped[str | None] = mapped_column(String(255))  # Jira status names: up to 255
     story_points: Mapped[float | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)

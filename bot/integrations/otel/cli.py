@@ -20,9 +20,9 @@ AGENTS = ("claude-code", "codex", "gemini")
 @with_app
 def agent_env(app: Flask, story: str, agent: str, token_name: str | None, no_token: bool) -> None:
     """Print what to set so AGENT reports every model call of STORY to budgetbot (OTLP/HTTP, no code change)."""
-    from bot.web.auth import TokenError, create_token
     from bot.db import get_db
     from bot.ledger.keys import InvalidStoryKey, normalize_key
+    from bot.web.auth import TokenError, create_token
 
     try:
         key = normalize_key(story)

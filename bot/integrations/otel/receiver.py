@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.web.auth import require_token
+from bot.app_pricer import get_pricer
 from bot.db import get_db
 from bot.integrations.otel import agents, attribution, genai, wire
 from bot.integrations.otel.values import Rejected, attributes
 from bot.ledger.ingest import EventConflict, ingest
 from bot.ledger.tables import UsageEvent
-from bot.app_pricer import get_pricer
+from bot.web.auth import require_token
 
 bp = Blueprint("otel", __name__)
 _REASONS_SHOWN = 5

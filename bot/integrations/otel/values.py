@@ -54,7 +54,7 @@ def count(attrs: dict[str, Any], name: str, *, required: bool = False) -> int:
         raise Rejected(f"{name} is not a number: {raw!r}")
     if isinstance(raw, int):
         number = raw
-    elif isinstance(raw, float) and raw.is_integer() or isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+    elif (isinstance(raw, float) and raw.is_integer()) or (isinstance(raw, str) and raw.strip().lstrip("-").isdigit()):
         number = int(raw)
     else:
         raise Rejected(f"{name} is not a whole number: {str(raw)[:40]!r}")

@@ -165,7 +165,7 @@ def notify(session: Session, settings, alerts: list[Alert]) -> None:
     blocks = [bk.header(f":rotating_light: budgetbot: {count}"), *lines,
               bk.context("One alert per rule, subject and day · list them with `budgetbot alerts --since 1d`")]
     key = f"alerts:{alerts[0].id}"
-    enqueue(session, "slack.message", {"channel": None, "text": f"budgetbot: {count}: {alerts[0].message}",
+    enqueue(session, "slack.message", {"channel": None, "text": f"budgetbot: {count}: {bk.escape(alerts[0].message)}",
                                        "blocks": blocks, "update_key": key, "image": None},
             coalesce_key=f"slack:{key}")
     for story_key in sorted({a.story_key for a in alerts if a.story_key}):
