@@ -251,3 +251,6 @@ register_outbox_commands(main)  # worker, outbox, run
 register_retro(main)  # retro, sprint, export
 for command in scrum_commands:  # clock, digest, alerts
     main.add_command(command)
+from bot.web.users_cli import user_group  # noqa: E402
+
+main.add_command(user_group)
