@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 from jira_support import JIRA, body, calls, drain, fixture_copy, jira_settings, mock_fields, post_webhook, use
+from link_support import unsigned
 from sqlalchemy import select
 
 from bot.integrations.jira.tables import JiraComment
@@ -94,7 +95,7 @@ def test_crossing_over_labels_comments_and_transitions_once(app, client, db, jir
     label, _, transition, _, comment = jira_http.calls[1:]
     assert body(label) == {"update": {"labels": [{"add": "over-token-budget"}]}}
     assert body(transition) == {"transition": {"id": "711"}}  # "QA Review" looked up, posted by id
-    assert body(comment) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
+    assert unsigned(body(comment)) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
                              "properties": [{"key": "budgetbot", "value": {"marker": "over-budget"}}]}
     assert label.request.headers["Authorization"].startswith("Basic ")
     with db.session_factory() as session:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import time_machine
-from pydantic import SecretStr
 from dashboard_support import PASSWORD, SECRET, add_users, csrf_of, log_in, seed
+from pydantic import SecretStr
 
 from bot.outbox.tables import OutboxRow
 from bot.web.dashboard_keys import signed_story_url
