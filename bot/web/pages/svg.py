@@ -59,9 +59,12 @@ def line_chart(days: Sequence[date], series: Sequence[Series], label: Callable[[
                      f'{escape(label(tick))}</text>')
         tick += step
     every = max(1, math.ceil(len(days) / 7))  # at most ~7 day labels stay readable, also on a phone
+    last = len(days) - 1
     for i, d in enumerate(days):
-        if i % every == 0 or i == len(days) - 1:
-            parts.append(f'<text class="xlabel" x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle">'
+        # The last day is labelled unless it would sit on the label before it; anchored so it is not cut off.
+        if i % every == 0 and (i == last or last - i >= every / 2) or (i == last and i % every >= every / 2):
+            anchor = "end" if i == last and i else "start" if i == 0 and last else "middle"
+            parts.append(f'<text class="xlabel" x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="{anchor}">'
                          f'{escape(day_label(d))}</text>')
     for s in series:
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(s.values) if v is not None)
