@@ -62,7 +62,7 @@ def line_chart(days: Sequence[date], series: Sequence[Series], label: Callable[[
     last = len(days) - 1
     for i, d in enumerate(days):
         # The last day is labelled unless it would sit on the label before it; anchored so it is not cut off.
-        if i % every == 0 and (i == last or last - i >= every / 2) or (i == last and i % every >= every / 2):
+        if i == last or (i % every == 0 and last - i >= every):
             anchor = "end" if i == last and i else "start" if i == 0 and last else "middle"
             parts.append(f'<text class="xlabel" x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="{anchor}">'
                          f'{escape(day_label(d))}</text>')
