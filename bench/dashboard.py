@@ -15,11 +15,11 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import create_app  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.ledger.tables import RunStat, Sprint, Story, StoryDay, UsageDay, UsageEvent  # noqa: E402
-from bot.web.users import create_user  # noqa: E402
+from bot import create_app
+from bot.all_tables import metadata
+from bot.db import get_db
+from bot.ledger.tables import RunStat, Sprint, Story, StoryDay, UsageDay, UsageEvent
+from bot.web.users import create_user
 
 STORIES, EVENTS, BIG = 500, 1_000_000, 100_000
 DAYS = 14
@@ -112,7 +112,7 @@ def main() -> None:
         pages = {"baseline /healthz": "/healthz", "sprint page (500 stories)": "/",
                  "story page (100k events)": "/stories/PROJ-1"}
         times: dict[str, list[float]] = {name: [] for name in pages}
-        for name, path in pages.items():
+        for path in pages.values():
             timed(client, path)  # warm: templates compiled, caches filled
         for _ in range(ROUNDS):
             for name, path in pages.items():  # interleaved, so machine noise hits all alike

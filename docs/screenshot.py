@@ -17,12 +17,12 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import create_app  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.ledger.tables import Sprint, Story  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
-from bot.web.users import create_user  # noqa: E402
+from bot import create_app
+from bot.all_tables import metadata
+from bot.db import get_db
+from bot.ledger.tables import Sprint, Story
+from bot.web.auth import create_token
+from bot.web.users import create_user
 
 OUT = Path(__file__).resolve().parent / "img" / "sprint.png"
 STORIES = [("PAY-101", "Checkout: retry declined cards", "Grace", "$12"), ("PAY-102", "Refund webhooks", "Linus", "$8"),

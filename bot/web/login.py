@@ -7,6 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms import ValidationError
 
@@ -81,7 +82,7 @@ def current_user() -> DashboardUser | None:
     return g.user
 
 
-def gate() -> object | None:
+def gate() -> ResponseReturnValue | None:
     """Before every dashboard request: CSRF on every POST, then a user, or a signed link to this one story."""
     if request.method == "POST":
         try:

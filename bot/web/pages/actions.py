@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 
 from bot.db import get_db, utcnow
-
 from bot.guardrails.tables import Breaker
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.outbox.admin import retry_dead

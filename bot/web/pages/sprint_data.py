@@ -55,7 +55,8 @@ def choose_sprint(sprints: list[Sprint], name: str | None) -> Sprint | None:
     if name:
         return next((s for s in sprints if s.name == name), None)
     active = [s for s in sprints if s.state == "active"]
-    return (active or sprints or [None])[0]
+    found = active or sprints
+    return found[0] if found else None
 
 
 def window(sprint: Sprint | None, today: date) -> list[date]:
@@ -77,7 +78,8 @@ def load(session: Session, warn: Decimal, sprint_name: str | None, now: datetime
     days = window(sprint, now.date())
     by_story = _daily(session, sprint, days, unit)
 
-    rows, counts = [], defaultdict(int)
+    rows: list[StoryRow] = []
+    counts: dict[str, int] = defaultdict(int)
     for story in stories:
         verdict = judge_story(story, warn)
         counts[verdict.status.value] += 1
