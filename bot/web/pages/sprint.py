@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import current_app, render_template, request, url_for
 
 from bot.db import get_db, utcnow
 from bot.web.pages import bp, sprint_data
-from bot.web.pages.filters import money, tokens
+from bot.web.pages.filters import money, percent, status_word, tokens
 from bot.web.pages.svg import Series, line_chart, sparkline
 
 
@@ -28,6 +28,10 @@ def sprint():
             Series("ideal", page.ideal_line, "ideal", dashed=True),
             Series("sum of budgets", [float(page.budget_total)] * len(page.days), "budget", dashed=True),
         ], lambda v: label(int(v)), f"Burn-down in {'dollars' if page.unit == 'usd' else 'tokens'}")
-    sparks = {r.key: sparkline(r.spark, r.budget) for r in rows}
-    return render_template("dashboard/sprint.html", page=page, rows=rows, sparks=sparks, chart=chart,
+    # The row cells are formatted here, not by macros in the loop: 500 rows render in a fraction of the time.
+    base = url_for("dashboard.story", key="KEY")
+    cells = {r.key: {"url": base.replace("KEY", r.key), "status": status_word(r.status),
+                     "budget": "-" if r.budget is None else label(r.budget), "spent": label(r.spent),
+                     "percent": percent(r.percent), "spark": sparkline(r.spark, r.budget)} for r in rows}
+    return render_template("dashboard/sprint.html", page=page, rows=rows, cells=cells, chart=chart,
                            sort=sort, descending=descending, q=q, status=status)
