@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,8 +17,13 @@ from bot.web.tables import DashboardUser, LoginFailure
 ROLES = ("viewer", "admin")
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
-# Checked when the name is unknown, so a wrong name costs as long as a wrong password (no user enumeration).
-_DUMMY_HASH = generate_password_hash("budgetbot-not-a-password", method="scrypt")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the name is unknown, so a wrong name costs as long as a wrong password (no user enumeration).
+    Made on first use: scrypt is slow on purpose, and every process (worker, clock, CLI) imports this module."""
+    return generate_password_hash("budgetbot-not-a-password", method="scrypt")
 
 
 class UserError(ValueError):
@@ -91,7 +97,7 @@ def authenticate(session: Session, name: str, password: str, ip: str, settings,
     if failures >= settings.login_max_failures:
         return LoginResult(None, locked_until=last + window)
     user = find_user(session, name)
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password) and user is not None
     if not ok:
         session.add(LoginFailure(name=name, ip=ip, at=now))
         session.execute(delete(LoginFailure).where(LoginFailure.at < now - window))  # keep the table small
