@@ -9,6 +9,7 @@ from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.read import story_summary
 from bot.ledger.tables import Story, UsageDay
 from bot.web.pages import bp, story_data
+from bot.web.pages.actions import approvals_module
 from bot.web.pages.blocked import blocked_calls
 from bot.web.pages.filters import money, tokens
 from bot.web.pages.svg import Series, line_chart
@@ -51,5 +52,7 @@ def story(key: str):
         chart = line_chart(days.days, series, lambda v: label(int(v)),
                            f"Spend of {key} over time, in {'dollars' if unit == 'usd' else 'tokens'}")
     jira = f"{settings.jira_url.rstrip('/')}/browse/{key}" if settings.jira_url else None
+    can_approve = summary["status"] == "over" and approvals_module() is not None
     return render_template("dashboard/story.html", chart=chart, jira=jira, link_only=g.get("link_only", False),
+                           can_approve=can_approve,
                            **context)
