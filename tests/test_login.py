@@ -193,7 +193,7 @@ def test_approve_overrun_is_an_admin_form_once_core_approvals_exist(client, user
     log_in(client, "ada")
     html = client.get("/stories/PROJ-1").get_data(as_text=True)
     try:
-        import bot.ledger.approvals  # noqa: F401  (the core approvals: another branch until merged)
+        import bot.ledger.approvals  # the core approvals: another branch until merged
     except ImportError:
         assert "Approve overrun" not in html
         assert client.post("/stories/PROJ-1/approval", data={"csrf_token": csrf_of(html), "reason": "x"}
@@ -202,3 +202,32 @@ def test_approve_overrun_is_an_admin_form_once_core_approvals_exist(client, user
     approved = client.post("/stories/PROJ-1/approval", data={"csrf_token": csrf_of(html), "reason": "scope grew"},
                            follow_redirects=True)
     assert "over, approved" in approved.get_data(as_text=True)
+
+
+def test_without_a_secret_key_one_is_generated_once_kept_and_logged(db_url, tmp_path, monkeypatch, caplog):
+    from bot import create_app
+    from bot.db import get_db
+
+    monkeypatch.setattr("bot.web.dashboard_keys.instance_dir", lambda: tmp_path)
+    first, second = create_app({"database_url": db_url}), create_app({"database_url": db_url})
+    try:
+        assert first.secret_key == second.secret_key == (tmp_path / "dashboard_secret_key").read_text()
+        assert len(first.secret_key) >= 40
+        assert "no BUDGETBOT_SECRET_KEY: generated one in" in caplog.text
+        assert first.secret_key not in caplog.text
+    finally:
+        get_db(first).dispose()
+        get_db(second).dispose()
+
+
+def test_live_integrations_without_a_secret_key_keep_the_dashboard_shut(db_url, tmp_path, monkeypatch):
+    from bot import create_app
+    from bot.db import get_db
+
+    monkeypatch.setattr("bot.web.dashboard_keys.instance_dir", lambda: tmp_path)
+    app = create_app({"database_url": db_url, "slack_token": "xoxb-test", "slack_channel": "#budget"})
+    try:
+        page = app.test_client().get("/login")
+        assert page.status_code == 503 and "BUDGETBOT_SECRET_KEY" in page.get_data(as_text=True)
+    finally:
+        get_db(app).dispose()
