@@ -3,6 +3,7 @@ of a story with 100k events (< 100 ms), server-side, against a same-run baseline
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -79,6 +80,12 @@ def timed(client, path: str) -> float:
 
 
 def main() -> None:
+    global EVENTS, BIG
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=EVENTS, help="events in the ledger (default 1M)")
+    parser.add_argument("--story-events", type=int, default=BIG, help="events of the one big story (default 100k)")
+    args = parser.parse_args()
+    EVENTS, BIG = args.events, args.story_events
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.sqlite3"
         app = create_app({"database_url": url, "secret_key": "bench-secret-key"})
@@ -86,7 +93,8 @@ def main() -> None:
         metadata.create_all(db.engine)
         began = time.perf_counter()
         seed(db)
-        print(f"seeded {EVENTS:,} events, {STORIES} stories in {time.perf_counter() - began:.0f} s")
+        print(f"seeded {EVENTS:,} events ({BIG:,} on PROJ-1), {STORIES} stories in "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
         with db.transaction() as session:
             create_user(session, "bench", "bench password", "viewer")
         client = app.test_client()

@@ -10,8 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from bot.web import login
 from bot.web.dashboard_keys import secret_key
-from bot.web.pages import bp as pages_bp
-from bot.web.pages import filters
+from bot.web.pages import actions, filters, ops, spend, sprint, story  # noqa: F401  (their routes join the blueprint)
+from bot.web.pages.blueprint import bp as pages_bp
 
 log = logging.getLogger(__name__)
 # Machines read these paths: their errors stay JSON (see bot/__init__.py).

@@ -11,7 +11,7 @@ from bot.guardrails.tables import Breaker
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.outbox.admin import retry_dead
 from bot.web.login import _safe_next, admin_required, current_user
-from bot.web.pages import bp
+from bot.web.pages.blueprint import bp
 
 SCOPES = ("all", "agent", "story", "run")  # as `budgetbot breaker trip` takes them
 

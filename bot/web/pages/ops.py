@@ -13,7 +13,7 @@ from bot.outbox import KNOWN_INTEGRATIONS, is_dry_run
 from bot.outbox.admin import health_detail, list_rows
 from bot.processes.tables import ClockLock, ClockRun
 from bot.reports.scrum.tables import Alert
-from bot.web.pages import bp
+from bot.web.pages.blueprint import bp
 
 
 @bp.get("/alerts")

@@ -12,7 +12,7 @@ from bot.db import get_db, utcnow
 from bot.ledger.keys import project_of
 from bot.reports.export import GROUPS, export_lines, grouped_rows, reading_session
 from bot.reports.retro.period import Period, PeriodError, date_range
-from bot.web.pages import bp
+from bot.web.pages.blueprint import bp
 from bot.web.pages.filters import money
 from bot.web.pages.svg import bars
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import current_app, render_template, request, url_for
 
 from bot.db import get_db, utcnow
-from bot.web.pages import bp, sprint_data
+from bot.web.pages import sprint_data
+from bot.web.pages.blueprint import bp
 from bot.web.pages.filters import money, percent, status_word, tokens
 from bot.web.pages.svg import Series, line_chart, sparkline
 

@@ -8,9 +8,10 @@ from bot.db import get_db, utcnow
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.read import story_summary
 from bot.ledger.tables import Story, UsageDay
-from bot.web.pages import bp, story_data
+from bot.web.pages import story_data
 from bot.web.pages.actions import approvals_module
 from bot.web.pages.blocked import blocked_calls
+from bot.web.pages.blueprint import bp
 from bot.web.pages.filters import money, tokens
 from bot.web.pages.svg import Series, line_chart
 
