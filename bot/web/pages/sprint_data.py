@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, true
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from bot.ledger.ingest import judge_story
@@ -117,8 +117,8 @@ def load(session: Session, warn: Decimal, sprint_name: str | None, now: datetime
 def _daily(session: Session, sprint: Sprint | None, days: list[date], unit: str) -> dict[str, dict[date, int]]:
     """Per story, per day spend in the window: one grouped read of the day rollup."""
     value = StoryDay.nano_usd if unit == "usd" else StoryDay.tokens
-    query = select(StoryDay.story_key, StoryDay.day, func.sum(value)).where(
-        StoryDay.day >= days[0], StoryDay.day <= days[-1]).group_by(StoryDay.story_key, StoryDay.day)
+    # (story_key, day) is the primary key: one row per story and day, nothing to sum (and no temp B-tree).
+    query = select(StoryDay.story_key, StoryDay.day, value).where(StoryDay.day >= days[0], StoryDay.day <= days[-1])
     if sprint is not None:
         query = query.join(Story, Story.key == StoryDay.story_key).where(Story.sprint == sprint.name)
     found: dict[str, dict[date, int]] = defaultdict(dict)
