@@ -25,14 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,  # noqa: E402
+    ExportLogsServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue  # noqa: E402
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from bot.app import create_app  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.all_tables import metadata  # noqa: E402
+from bot.all_tables import metadata
+from bot.app import create_app
+from bot.db import get_db
+from bot.web.auth import create_token
 
 BATCH = 512
 RESOURCES_PER_EXPORT = 8  # one agent process (and story) per resource, as a collector would merge them

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     anomaly_cost_jump_factor: Decimal = Field(default=Decimal(2), gt=1)
     anomaly_cost_jump_min_events: int = Field(default=5, ge=1)
 
+    # --- dashboard ---
+    secret_key: SecretStr | None = None  # signs sessions and CSRF tokens; dev/dry-run: generated in instance/
+    link_secret_key: SecretStr | None = None  # signs story links (default: secret_key); rotate to revoke them all
+    story_link_days: float = Field(default=30, gt=0)  # how long a story link in a PR check, Jira or Slack works
+    login_max_failures: int = Field(default=5, ge=1)  # failed logins of one name from one address, then locked
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
     @field_validator("jira_projects", mode="before")
     @classmethod
     def _split_projects(cls, value: object) -> object:

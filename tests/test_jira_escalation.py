@@ -16,6 +16,7 @@ from jira_support import (
     stored_field_list,
     use,
 )
+from link_support import unsigned
 from sqlalchemy import select
 
 from bot.integrations.jira.tables import JiraComment
@@ -107,7 +108,7 @@ def test_crossing_over_labels_comments_and_transitions_once(app, client, db, jir
     label, _, transition, _, comment = jira_http.calls
     assert body(label) == {"update": {"labels": [{"add": "over-token-budget"}]}}
     assert body(transition) == {"transition": {"id": "711"}}  # "QA Review" looked up, posted by id
-    assert body(comment) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
+    assert unsigned(body(comment)) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
                              "properties": [{"key": "budgetbot", "value": {"marker": "over-budget"}}]}
     assert label.request.headers["Authorization"].startswith("Basic ")
     with db.session_factory() as session:
