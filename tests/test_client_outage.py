@@ -8,9 +8,8 @@ import sys
 import textwrap
 import time
 
-from budgetbot_client.batch import Backoff
-
 import client_support
+from budgetbot_client.batch import Backoff
 from client_support import ledger_count, ledger_rows, wait_for
 
 live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
