@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.db import get_db, utcnow
 from bot.guardrails.tables import Breaker
 from bot.integrations.deliveries import Delivery
-from bot.outbox import KNOWN_INTEGRATIONS, is_dry_run
+from bot.components import registry
 from bot.outbox.admin import health_detail, list_rows
 from bot.processes.tables import ClockLock, ClockRun
 from bot.reports.scrum.tables import Alert
@@ -48,8 +48,8 @@ def status():
             revision = ", ".join(session.execute(text("SELECT version_num FROM alembic_version")).scalars())
         except SQLAlchemyError:
             revision = None  # a database made by create_all (tests) has no migration table
-    integrations = [{"name": name, "dry_run": is_dry_run(settings, name), "last_webhook": last_webhooks.get(name)}
-                    for name in KNOWN_INTEGRATIONS]
+    integrations = [{"name": name, "dry_run": registry().is_dry_run(settings, name),
+                     "last_webhook": last_webhooks.get(name)} for name in sorted(registry().integrations)]
     # Only the kind of database: its URL may carry a password.
     return render_template("dashboard/status.html", integrations=integrations, clocks=clocks, jobs=jobs, now=now,
                            dialect=dialect, revision=revision, dry_run=settings.dry_run, zone=settings.timezone)
