@@ -238,6 +238,7 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
 
 # Command groups of the features and integrations (imported last: they import `main` and `with_app`).
 from bot.guardrails.breakers import breaker  # noqa: E402
+from bot.guardrails.policy_cli import policy  # noqa: E402
 from bot.integrations.github.cli import github  # noqa: E402
 from bot.integrations.jira.cli import jira_group  # noqa: E402
 from bot.outbox.cli import register_commands as register_outbox_commands  # noqa: E402
@@ -245,6 +246,7 @@ from bot.reports.retro.cli import register as register_retro  # noqa: E402
 from bot.reports.scrum.cli import COMMANDS as scrum_commands  # noqa: E402
 
 main.add_command(breaker)
+main.add_command(policy)
 main.add_command(github)
 main.add_command(jira_group)
 register_outbox_commands(main)  # worker, outbox, run
