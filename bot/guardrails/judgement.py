@@ -23,6 +23,13 @@ def _show(value: int, unit: str) -> str:
     return f"{value:,} {unit.replace('_', ' ')}"
 
 
+def _pair(used: int, limit: int, unit: str) -> str:
+    """"48,200 of 50,000 tokens", "$4.1 of $5", "31 min of 30 min"."""
+    if unit in ("usd", "seconds"):
+        return f"{_show(used, unit)} of {_show(limit, unit)}"
+    return f"{used:,} of {_show(limit, unit)}"
+
+
 @dataclass(frozen=True)
 class Estimate:
     tokens: int = 0
@@ -42,7 +49,7 @@ def cap(code: str, who: str, used: int, limit: int | None, unit: str, warn_at: D
     if limit is None:
         return None
     stop = limit if block_from is None else block_from
-    figure = f"{who} used {_show(used, unit)} of {_show(limit, unit)}"
+    figure = f"{who} used {_pair(used, limit, unit)}"
     shown_limit: int | str = money(limit) if unit == "usd" else limit
     shown_used: int | str = money(used) if unit == "usd" else used
     if used > stop or (used == stop and not strict):
@@ -94,7 +101,8 @@ def judge(figures: Figures, limits: Limits, estimate: Estimate = Estimate(), *,
                                                                           figures.org_day)):
         who = f"{who} on {figures.day}"
         for unit in ("tokens", "usd", "calls"):
-            limit = getattr(limits, f"{prefix}_max_{'nano_usd' if unit == 'usd' else unit}")
+            name = "day" if prefix == "agent_day" else prefix
+            limit = getattr(limits, f"{name}_max_{'nano_usd' if unit == 'usd' else unit}")
             reasons.append(cap(f"{prefix}_{unit}", who, _used(spent, unit), limit, unit, limits.warn_at,
                                _coming(estimate, unit)))
     budget = limits.month_budget_nano_usd

@@ -44,7 +44,7 @@ def _shown(name: str, value) -> str:
     if name.endswith("nano_usd"):
         return f"${money(value)}"
     if name.endswith("_at"):
-        return f"{value * 100:g}%"
+        return f"{(value * 100).normalize():f}%"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
