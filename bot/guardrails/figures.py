@@ -1,4 +1,4 @@
-"""The database reads of preflight: rollups and small indexes only (never a ledger scan), five queries."""
+"""The database reads of preflight: rollups and small indexes only (never a ledger scan), in one statement."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import and_, bindparam, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.guardrails.shapes import Figures, PreflightIn, RunFigures, Spent, StoryFigures
@@ -34,86 +34,71 @@ def story_status(story, settings) -> str:
 def read_figures(session: Session, request: PreflightIn, settings, now: datetime) -> tuple[Figures, tuple[str, ...]]:
     """Figures for one preflight, and the story's labels (for the policy's per-label overrides)."""
     day, month = periods(now, settings.timezone)
-    reserved = _reservations(session, request, now)
-    story, labels = _story(session, request.story, settings, reserved["story"])
-    spend = _period_spend(session, day, month, request.agent or "")
+    connection = session.connection()
+    params = {"story": request.story, "agent": request.agent, "run": request.run_id, "now": now,
+              "agent_or_blank": request.agent or "", "day": day, "month": month}
+    row = connection.execute(FIGURES, params).one()
+    breakers = _breakers(connection, params) if row.breakers else []
+    story = None
+    if request.story is not None and row.key is not None:
+        spent = Spent(row.spent_tokens, row.spent_nano_usd, row.events, row.r_story_tokens, row.r_story_nano)
+        story = StoryFigures(row.key, story_status(row, settings), row.budget_tokens, row.budget_nano_usd, spent)
+    run = None
+    if request.run_id is not None:
+        run = RunFigures(request.run_id, Spent(row.run_tokens or 0, row.run_nano or 0, row.run_events or 0,
+                                               row.r_run_tokens, row.r_run_nano),
+                         row.run_tool_calls or 0, row.errors_since_ok or 0, row.first_event_at)
     return Figures(
-        now=now, day=day, month=month, breakers=_breakers(session, request), story=story,
-        run=_run(session, request.run_id, reserved["run"]),
-        agent_day=_with(spend.get((day, True), Spent()), reserved["agent"]),
-        org_day=_with(_add(spend.get((day, True)), spend.get((day, False))), reserved["all"]),
-        month_spent=_with(_add(spend.get((month, True)), spend.get((month, False))), reserved["all"]),
-    ), labels
+        now=now, day=day, month=month, breakers=breakers, story=story, run=run,
+        agent_day=Spent(row.day_tokens, row.day_nano, row.day_calls, row.r_agent_tokens, row.r_agent_nano),
+        org_day=Spent(row.org_tokens, row.org_nano, row.org_calls, row.r_all_tokens, row.r_all_nano),
+        month_spent=Spent(0, row.month_nano, 0, row.r_all_tokens, row.r_all_nano),
+    ), tuple(row.labels or ())
 
 
-def _with(spent: Spent, reserved: tuple[int, int]) -> Spent:
-    return Spent(spent.tokens, spent.nano_usd, spent.calls, *reserved)
+# Everything in ONE statement built once, with bind parameters: per-call statement building and one round trip
+# per figure cost more than the reads themselves. Primary-key joins and scalar subqueries over small tables only.
+# Core columns (Table.c), not ORM attributes, so execution skips the ORM layer. A None parameter matches nothing.
+_b, _s, _r, _rs, _p, _l = (t.__table__.c for t in (Breaker, Story, Reservation, RunStat, PeriodSpend, StoryLabels))
+_ACTIVE_BREAKER = and_(_b.cleared_at.is_(None), or_(
+    _b.scope == "all", and_(_b.scope == "agent", _b.target == bindparam("agent")),
+    and_(_b.scope == "story", _b.target == bindparam("story")), and_(_b.scope == "run", _b.target == bindparam("run"))))
+BREAKERS = select(_b.scope, _b.target, _b.reason, _b.tripped_by).where(_ACTIVE_BREAKER).order_by(_b.id)
 
 
-def _add(a: Spent | None, b: Spent | None) -> Spent:
-    a, b = a or Spent(), b or Spent()
-    return Spent(a.tokens + b.tokens, a.nano_usd + b.nano_usd, a.calls + b.calls)
+def _total(column, *where, label: str):
+    return select(func.coalesce(func.sum(column), 0)).where(*where).scalar_subquery().label(label)
 
 
-def _breakers(session: Session, request: PreflightIn) -> list[tuple[str, str, str | None]]:
-    scopes = [Breaker.scope == "all"]
-    for scope, value in (("agent", request.agent), ("story", request.story), ("run", request.run_id)):
-        if value:
-            scopes.append((Breaker.scope == scope) & (Breaker.target == value))
-    rows = session.execute(select(Breaker.scope, Breaker.target, Breaker.reason, Breaker.tripped_by)
-                           .where(Breaker.cleared_at.is_(None), or_(*scopes)).order_by(Breaker.id))
+def _spend_columns() -> list:
+    day, month, mine = _p.period == bindparam("day"), _p.period == bindparam("month"), _p.agent == bindparam(
+        "agent_or_blank")
+    return [_total(_p.tokens, day, mine, label="day_tokens"), _total(_p.nano_usd, day, mine, label="day_nano"),
+            _total(_p.calls, day, mine, label="day_calls"), _total(_p.tokens, day, label="org_tokens"),
+            _total(_p.nano_usd, day, label="org_nano"), _total(_p.calls, day, label="org_calls"),
+            _total(_p.nano_usd, month, label="month_nano")]
+
+
+def _reserved_columns() -> list:
+    live = _r.expires_at > bindparam("now", type_=_r.expires_at.type)
+    scopes = {"story": _r.story_key == bindparam("story"), "run": _r.run_id == bindparam("run"),
+              "agent": func.coalesce(_r.agent, "") == bindparam("agent_or_blank"), "all": true()}
+    return [_total(column, live, condition, label=f"r_{name}_{short}")
+            for name, condition in scopes.items() for column, short in ((_r.tokens, "tokens"), (_r.nano_usd, "nano"))]
+
+
+_one = select(literal(1).label("one")).subquery()
+FIGURES = (select(select(func.count()).where(_ACTIVE_BREAKER).scalar_subquery().label("breakers"),
+                  _s.key, _s.budget_tokens, _s.budget_nano_usd, _s.spent_tokens, _s.spent_nano_usd, _s.events,
+                  _s.unpriced_events, _l.labels,
+                  _rs.tokens.label("run_tokens"), _rs.nano_usd.label("run_nano"), _rs.events.label("run_events"),
+                  _rs.tool_calls.label("run_tool_calls"), _rs.errors_since_ok, _rs.first_event_at,
+                  *_spend_columns(), *_reserved_columns())
+           .select_from(_one.outerjoin(Story.__table__, _s.key == bindparam("story"))
+                        .outerjoin(StoryLabels.__table__, _l.story_key == bindparam("story"))
+                        .outerjoin(RunStat.__table__, _rs.run_id == bindparam("run"))))
+
+
+def _breakers(connection, params: dict) -> list[tuple[str, str, str | None]]:
     return [("everything" if scope == "all" else f"{scope} {target}", reason, by)
-            for scope, target, reason, by in rows]
-
-
-def _story(session: Session, key: str | None, settings, reserved: tuple[int, int]
-           ) -> tuple[StoryFigures | None, tuple[str, ...]]:
-    if key is None:
-        return None, ()
-    row = session.execute(select(Story, StoryLabels.labels).outerjoin(StoryLabels, StoryLabels.story_key == Story.key)
-                          .where(Story.key == key)).first()
-    if row is None:  # no budget, no spend yet: only the labels may be known
-        labels = session.scalar(select(StoryLabels.labels).where(StoryLabels.story_key == key))
-        return None, tuple(labels or ())
-    story, labels = row
-    spent = Spent(story.spent_tokens, story.spent_nano_usd, story.events, *reserved)
-    return (StoryFigures(story.key, story_status(story, settings), story.budget_tokens, story.budget_nano_usd, spent),
-            tuple(labels or ()))
-
-
-def _run(session: Session, run_id: str | None, reserved: tuple[int, int]) -> RunFigures | None:
-    if run_id is None:
-        return None
-    row = session.execute(select(RunStat.tokens, RunStat.nano_usd, RunStat.events, RunStat.tool_calls,
-                                 RunStat.errors_since_ok, RunStat.first_event_at)
-                          .where(RunStat.run_id == run_id)).first()
-    if row is None:
-        return RunFigures(run_id, Spent(0, 0, 0, *reserved))
-    tokens, nano, events, tools, errors, first = row
-    return RunFigures(run_id, Spent(tokens, nano, events, *reserved), tools, errors, first)
-
-
-def _period_spend(session: Session, day: str, month: str, agent: str) -> dict[tuple[str, bool], Spent]:
-    """(period, is this agent) -> spend: the agent's day, the others' day, and the month, in one query."""
-    mine = PeriodSpend.agent == agent
-    rows = session.execute(select(PeriodSpend.period, mine, func.sum(PeriodSpend.tokens),
-                                  func.sum(PeriodSpend.nano_usd), func.sum(PeriodSpend.calls))
-                           .where(PeriodSpend.period.in_([day, month])).group_by(PeriodSpend.period, mine))
-    return {(period, bool(is_mine)): Spent(int(t), int(n), int(c)) for period, is_mine, t, n, c in rows}
-
-
-def _reservations(session: Session, request: PreflightIn, now: datetime) -> dict[str, tuple[int, int]]:
-    """Headroom other calls hold (unexpired, unsettled), in the scopes this call is judged in: one query."""
-
-    def part(condition):
-        return (func.coalesce(func.sum(case((condition, Reservation.tokens), else_=0)), 0),
-                func.coalesce(func.sum(case((condition, Reservation.nano_usd), else_=0)), 0))
-
-    scopes = {"story": Reservation.story_key == literal(request.story or ""),
-              "run": Reservation.run_id == literal(request.run_id or ""),
-              "agent": func.coalesce(Reservation.agent, "") == literal(request.agent or ""),
-              "all": literal(True)}
-    columns = [column for condition in scopes.values() for column in part(condition)]
-    row = session.execute(select(*columns).where(Reservation.expires_at > now)).one()
-    values = [int(v or 0) for v in row]
-    return {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(scopes)}
+            for scope, target, reason, by in connection.execute(BREAKERS, params)]
