@@ -134,12 +134,14 @@ def over_http(url: str, env: dict, rows: int, rounds: int, calls: int, clients: 
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(600):  # a loaded machine can take a while to import and start the server
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise SystemExit("the server did not start within 60 s")
         token = env["BENCH_TOKEN"]
         runs = rows // RUN_EVENTS
 
@@ -156,7 +158,7 @@ def over_http(url: str, env: dict, rows: int, rounds: int, calls: int, clients: 
 
         results: dict[str, list[tuple[float, float]]] = {"baseline: GET /healthz (SELECT 1)": [],
                                                          "POST /api/v1/preflight": []}
-        fns = dict(zip(results, (health, preflight)))
+        fns = dict(zip(results, (health, preflight), strict=True))
         for _ in range(rounds):
             for name, fn in fns.items():
                 timings: list[float] = []

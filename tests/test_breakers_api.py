@@ -66,3 +66,13 @@ def test_cli_records_who_cleared_trips_once_and_clears_all(client, auth, cli):
     listing = cli("breaker", "list", "--all").output
     assert listing.count("\n") == 1 and "by bob" in listing and "by alice" in listing
     assert cli("breaker", "clear", "all").exit_code != 0  # nothing tripped any more
+
+
+def test_the_openapi_document_describes_preflight_and_breakers_with_examples(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+
+    preflight = paths["/api/v1/preflight"]["post"]
+    assert "estimated_tokens" in preflight["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    examples = preflight["responses"]["200"]["content"]["application/json"]["examples"]
+    assert examples["warn"]["value"]["reasons"][0]["message"] == "run r-7 used 48,200 of 50,000 tokens"
+    assert {"get", "post"} <= paths["/api/v1/breakers"].keys() and "delete" in paths["/api/v1/breakers/{id}"]

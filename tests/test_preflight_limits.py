@@ -117,7 +117,7 @@ def test_the_day_is_the_teams_local_day(app, client, auth, db, policy_path):
 
     on_the_2nd = decision(datetime(2026, 12, 2, 12, tzinfo=UTC))
     assert codes(on_the_2nd) == ["org_day_calls"]
-    assert "the organisation on 2026-12-02 used 2 of 2 calls" == on_the_2nd["reasons"][0]["message"]
+    assert on_the_2nd["reasons"][0]["message"] == "the organisation on 2026-12-02 used 2 of 2 calls"
     assert decision(datetime(2026, 12, 1, 12, tzinfo=UTC))["decision"] == "allow"
 
 
@@ -214,3 +214,26 @@ def test_limits_default_to_the_environment_variables():
     assert (limits.run_max_tokens, limits.run_max_nano_usd, limits.max_consecutive_errors, limits.warn_at) == (
         10_000, 2 * 10**9, 5, Decimal("0.7"))
     assert limits.source["run_max_tokens"] == "environment"
+
+
+def test_the_digest_and_the_retro_say_how_many_calls_were_blocked(app, client, auth, db, cli):
+    from zoneinfo import ZoneInfo
+
+    from bot.guardrails.blocks import digest_line, retro_section
+    from bot.reports.scrum.digest import build
+    from bot.reports.scrum.digest_data import load
+
+    cli("breaker", "trip", "run", "r1", "--reason", "loop")
+    for _ in range(3):
+        ask(client, auth, run_id="r1", story="PROJ-1")
+    now = utcnow()
+    tz = ZoneInfo("Europe/Berlin")
+    today = now.astimezone(tz).date()
+    with db.session_factory() as session:
+        assert digest_line(session, today, today, tz, today + timedelta(days=1)) == (
+            "3 calls blocked yesterday (3 kill switch)")
+        assert digest_line(session, today - timedelta(days=1), today - timedelta(days=1), tz, today) is None
+        retro = retro_section(session, now - timedelta(days=1), now + timedelta(seconds=1), "PROJ")
+        digest = build(load(session, app.config["SETTINGS"], now + timedelta(days=1)))
+    assert retro["blocked_calls"] == 3 and retro["summary"] == "Preflight blocked 3 calls: 3 kill switch."  # for the retro
+    assert any("3 calls blocked yesterday" in str(block) for block in digest.blocks)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -49,9 +49,12 @@ def block_counts(session: Session, since: datetime, until: datetime, story_key: 
         query = query.where(BlockedCall.story_key == story_key)
     counts: Counter = Counter()
     for codes, count in session.execute(query):
-        first = codes.split(",")[0]
-        counts[_FAMILY.get(first.split("_")[0], first) if first != "kill_switch" else "kill switch"] += count
+        counts[_family(codes.split(",")[0])] += count
     return counts
+
+
+def _family(code: str) -> str:
+    return "kill switch" if code == "kill_switch" else _FAMILY.get(code.split("_")[0], code)
 
 
 def summary_line(session: Session, since: datetime, until: datetime, when: str = "yesterday",
@@ -63,3 +66,34 @@ def summary_line(session: Session, since: datetime, until: datetime, when: str =
         return None
     parts = ", ".join(f"{n} {name}" for name, n in counts.most_common())
     return f"{total:,} call{'s' if total != 1 else ''} blocked {when} ({parts})"
+
+
+def _day(value: date) -> str:
+    return f"{value:%a} {value.day} {value:%b}"
+
+
+def digest_line(session: Session, first: date, last: date, tz: tzinfo, today: date) -> str | None:
+    """The digest's line for its window of local days: "3 calls blocked yesterday (…)", or None."""
+    since = datetime.combine(first, time(0), tz).astimezone(UTC)
+    until = datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC)
+    if first == last:
+        when = "yesterday" if last == today - timedelta(days=1) else f"on {_day(last)}"
+    else:
+        when = f"from {_day(first)} to {_day(last)}"
+    return summary_line(session, since, until, when)
+
+
+def retro_section(session: Session, start: datetime, end: datetime, project: str | None = None) -> dict:
+    """The retro's guardrail figures for [start, end): blocked calls by reason, and the latest few."""
+    query = select(BlockedCall).where(BlockedCall.at >= start, BlockedCall.at < end)
+    if project:
+        query = query.where(BlockedCall.story_key.like(f"{project}-%"))
+    rows = list(session.scalars(query.order_by(BlockedCall.at.desc()).limit(1000)))
+    counts = Counter(_family(row.codes.split(",")[0]) for row in rows)
+    total = len(rows)
+    summary = (f"Preflight blocked {total:,} call{'s' if total != 1 else ''}: "
+               + ", ".join(f"{n} {name}" for name, n in counts.most_common()) + ".") if total else \
+        "Preflight blocked no calls in this period."
+    return {"blocked_calls": total, "by_reason": dict(counts.most_common()), "summary": summary,
+            "latest": [{"at": row.at.isoformat().replace("+00:00", "Z"), "story": row.story_key, "agent": row.agent,
+                        "run_id": row.run_id, "codes": row.codes.split(",")} for row in rows[:10]]}

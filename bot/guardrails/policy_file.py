@@ -17,7 +17,8 @@ from bot.guardrails.policy import Policy, PolicyFile
 
 log = logging.getLogger(__name__)
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_ASSIGN = re.compile(r"^\s*((?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=")
+_BARE_OR_QUOTED = r"(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)"
+_ASSIGN = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
 _PART = re.compile(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
 _PHRASES = {"int_type": "must be an integer", "int_from_float": "must be an integer",
             "int_parsing": "must be an integer", "bool_type": "must be true or false",
@@ -60,7 +61,7 @@ def _line_of(lines: dict[tuple[str, ...], int], loc: tuple) -> int | None:
     return None
 
 
-def _phrase(error: dict, model: type[BaseModel] | None) -> str:
+def _phrase(error, model: type[BaseModel] | None) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         known = list(model.model_fields) if model else []
@@ -87,7 +88,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             info = model.model_fields.get(str(part))
             model = None if info is None else info.annotation
         elif getattr(model, "__origin__", None) is dict:  # a name under [agents], [projects] or [labels]
-            model = model.__args__[1]  # type: ignore[union-attr]
+            model = model.__args__[1]  # type: ignore[attr-defined]
         else:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
@@ -174,7 +175,7 @@ def _on_sighup(signum, frame) -> None:
 
 def watch_sighup(holder: PolicyHolder) -> None:
     """SIGHUP asks every holder of this process to re-read its file (only the main thread can install it)."""
-    _holders[:] = [h for h in _holders if h.path is not None][-7:] + [holder]
+    _holders[:] = [*[h for h in _holders if h.path is not None][-7:], holder]  # apps of tests come and go
     if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
         return
     current = signal.getsignal(signal.SIGHUP)

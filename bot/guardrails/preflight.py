@@ -96,6 +96,6 @@ def init_app(app) -> None:
     app.extensions["budgetbot.policy"] = holder
     watch_sighup(holder)
     spend.TIMEZONE["name"] = settings.timezone
-    hooks.listen(hooks.USAGE_RECORDED)(spend.on_usage_recorded)
+    hooks.listen(hooks.USAGE_RECORDED)(spend.on_usage_recorded)  # type: ignore[arg-type]  # rows, not changes
     app.register_blueprint(bp)
     app.register_blueprint(breakers_api.bp)

@@ -39,7 +39,8 @@ def reserve(session: Session, request: PreflightIn, estimate: Estimate, now: dat
 
 def release(session: Session, reservation_id: str) -> bool:
     """Give the headroom back (the call was not made); False when it was already settled or expired."""
-    return session.execute(delete(Reservation).where(Reservation.id == reservation_id)).rowcount > 0
+    result = session.execute(delete(Reservation).where(Reservation.id == reservation_id))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _purge(session: Session, now: datetime) -> None:

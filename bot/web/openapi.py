@@ -29,6 +29,8 @@ def _errors(*codes: int) -> dict:
 
 @cache
 def openapi_document() -> dict:
+    from bot.guardrails.openapi_paths import guardrail_paths  # late: guardrails import bot.web.api, which imports us
+
     _, schemas = models_json_schema(
         [(UsageEventIn, "validation"), (UsageBatchIn, "validation"), (BudgetIn, "validation")],
         ref_template="#/components/schemas/{model}")
@@ -61,5 +63,6 @@ def openapi_document() -> dict:
                 "summary": "Set a story's token and/or USD budget", "parameters": [key],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BudgetIn")}}},
                 "responses": {"200": {"description": "Story after the change"}, **_errors(400, 401)}}},
+            **guardrail_paths(),
         },
     }
