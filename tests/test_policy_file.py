@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 import signal
 
 import pytest
@@ -138,3 +139,12 @@ def test_sighup_rereads_the_file(client, auth, policy_path):
 
     os.kill(os.getpid(), signal.SIGHUP)
     assert cap(client, auth) == 1050
+
+
+def test_the_documented_example_is_valid():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "guardrails.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    document = parse_policy(example)
+    assert document.agents["reviewer"].day.max_usd == 5 and document.month.block_at == Decimal("0.9")
