@@ -92,3 +92,39 @@ def test_ten_parallel_runs_at_95_percent_cannot_all_take_the_last_headroom(app, 
     assert decisions.count("block") == 9, decisions
     assert decisions.count("allow") + decisions.count("warn") == 1
     assert reservations(db) == 1
+
+
+def test_a_call_not_made_releases_its_reservation(client, auth, db):
+    client.put("/api/v1/stories/PROJ-1/budget", json={"tokens": 1000}, headers=auth)
+    held = ask(client, auth, story="PROJ-1", estimated_tokens=900)
+
+    released = client.delete(f"/api/v1/preflight/reservations/{held['reservation_id']}", headers=auth)
+    assert released.status_code == 200 and reservations(db) == 0
+    assert ask(client, auth, story="PROJ-1", estimated_tokens=900)["decision"] == "allow"
+    again = client.delete(f"/api/v1/preflight/reservations/{held['reservation_id']}", headers=auth)
+    assert again.status_code == 404 and again.json["error"] == "no_such_reservation"
+
+
+def test_a_read_only_preflight_does_not_wait_for_the_sqlite_write_lock(app, db, db_url):
+    """Another process holding the write lock (a long ingest batch) must not stall preflight (SQLite only)."""
+    if not db_url.startswith("sqlite"):
+        return
+    holding, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.transaction() as session:  # BEGIN IMMEDIATE: the write lock, until `done`
+            session.execute(select(1))
+            holding.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(10)
+    try:
+        with app.app_context():
+            answer = run_preflight(db, PreflightIn(story="PROJ-1", agent="coder"), app.config["SETTINGS"],
+                                   current_policy(app))
+    finally:
+        done.set()
+        thread.join()
+    assert answer["decision"] == "allow"

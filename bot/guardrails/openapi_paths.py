@@ -57,6 +57,11 @@ def guardrail_paths() -> dict:
                                                  "is left, the story status and the reservation",
                                   "content": _json({"type": "object"}, warn=ANSWER_EXAMPLE, block=BLOCK_EXAMPLE)},
                           "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/preflight/reservations/{id}": {"delete": {
+            "summary": "Release a reservation: the announced call was not made",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Released", "content": _json({"type": "object"}, released={
+                "released": "5f0c3a9e2b7d4c1f8a6e0d2b9c4f7a13"})}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/breakers": {
             "get": {"summary": "Tripped kill switches (`?all=true`: cleared ones too)",
                     "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}],

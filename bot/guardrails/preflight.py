@@ -15,7 +15,7 @@ from bot.guardrails.figures import read_figures
 from bot.guardrails.judgement import Estimate, decide, judge, remaining
 from bot.guardrails.policy import Policy
 from bot.guardrails.policy_file import PolicyError, PolicyHolder, watch_sighup
-from bot.guardrails.reservations import lock_story, reserve
+from bot.guardrails.reservations import lock_story, release, reserve
 from bot.guardrails.shapes import ALLOW, BLOCK, WARN, PreflightIn, Reason  # noqa: F401  (re-exported)
 from bot.ledger import events as hooks
 from bot.ledger.keys import project_of
@@ -83,6 +83,17 @@ def preflight():
     settings = current_app.config["SETTINGS"]
     return jsonify(run_preflight(get_db(), request, settings, current_policy(),
                                  asked_by=getattr(g, "api_token_name", None)))
+
+
+@bp.delete("/preflight/reservations/<reservation_id>")
+@require_token
+def release_reservation(reservation_id: str):
+    """The announced call was not made: give its reserved headroom back now instead of at expiry."""
+    with get_db().transaction() as session:
+        released = release(session, reservation_id)
+    if not released:
+        return error(404, "no_such_reservation", "no open reservation with that id (settled, expired or unknown)")
+    return jsonify(released=reservation_id)
 
 
 def init_app(app) -> None:
