@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 import signal
+from decimal import Decimal
 
 import pytest
 

@@ -235,5 +235,5 @@ def test_the_digest_and_the_retro_say_how_many_calls_were_blocked(app, client, a
         assert digest_line(session, today - timedelta(days=1), today - timedelta(days=1), tz, today) is None
         retro = retro_section(session, now - timedelta(days=1), now + timedelta(seconds=1), "PROJ")
         digest = build(load(session, app.config["SETTINGS"], now + timedelta(days=1)))
-    assert retro["blocked_calls"] == 3 and retro["summary"] == "Preflight blocked 3 calls: 3 kill switch."  # for the retro
+    assert retro["blocked_calls"] == 3 and retro["summary"] == "Preflight blocked 3 calls: 3 kill switch."
     assert any("3 calls blocked yesterday" in str(block) for block in digest.blocks)
