@@ -1,4 +1,5 @@
-"""The database reads of preflight: rollups and small indexes only (never a ledger scan), in one statement."""
+"""The database side of preflight: its reads (rollups and small indexes, never a ledger scan) in one statement,
+and the story labels the policy's per-label overrides look at."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.guardrails.shapes import Figures, PreflightIn, RunFigures, Spent, Story
 from bot.guardrails.tables import Breaker, PeriodSpend, Reservation, StoryLabels
 from bot.ledger.ingest import judge_story
 from bot.ledger.tables import RunStat, Story
+from bot.upsert import dialect_insert
 
 
 @cache
@@ -102,3 +104,11 @@ FIGURES = (select(select(func.count()).where(_ACTIVE_BREAKER).scalar_subquery().
 def _breakers(connection, params: dict) -> list[tuple[str, str, str | None]]:
     return [("everything" if scope == "all" else f"{scope} {target}", reason, by)
             for scope, target, reason, by in connection.execute(BREAKERS, params)]
+
+
+def set_story_labels(session: Session, key: str, labels: list[str] | None) -> list[str]:
+    """Replace the labels of story `key` (as Jira's `fields.labels` lists them); returns them sorted."""
+    cleaned = sorted({str(label).strip() for label in labels or [] if str(label).strip()})
+    stmt = dialect_insert(session, StoryLabels.__table__).values(story_key=key, labels=cleaned)
+    session.execute(stmt.on_conflict_do_update(index_elements=["story_key"], set_={"labels": cleaned}))
+    return cleaned

@@ -13,7 +13,7 @@ from bot.db import get_db
 from bot.guardrails.judgement import money
 from bot.guardrails.policy import Limits, Policy
 from bot.guardrails.policy_file import PolicyError, parse_policy
-from bot.guardrails.story_labels import set_story_labels
+from bot.guardrails.figures import set_story_labels
 from bot.guardrails.tables import StoryLabels
 from bot.ledger.keys import InvalidStoryKey, normalize_key, project_of
 
