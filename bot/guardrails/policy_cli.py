@@ -10,10 +10,10 @@ from flask import Flask
 
 from bot.cli_main import with_app
 from bot.db import get_db
+from bot.guardrails.figures import set_story_labels
 from bot.guardrails.judgement import money
 from bot.guardrails.policy import Limits, Policy
 from bot.guardrails.policy_file import PolicyError, parse_policy
-from bot.guardrails.figures import set_story_labels
 from bot.guardrails.tables import StoryLabels
 from bot.ledger.keys import InvalidStoryKey, normalize_key, project_of
 
