@@ -40,21 +40,24 @@ def read_figures(session: Session, request: PreflightIn, settings, now: datetime
     params = {"story": request.story, "agent": request.agent, "run": request.run_id, "now": now,
               "agent_or_blank": request.agent or "", "day": day, "month": month}
     row = connection.execute(FIGURES, params).one()
+    # PostgreSQL's sum() of a BIGINT is NUMERIC (a Decimal here): every figure becomes an int.
+    n = {name: int(value or 0) for name, value in row._mapping.items()
+         if name.startswith(("r_", "day_", "org_", "month_"))}
     breakers = _breakers(connection, params) if row.breakers else []
     story = None
     if request.story is not None and row.key is not None:
-        spent = Spent(row.spent_tokens, row.spent_nano_usd, row.events, row.r_story_tokens, row.r_story_nano)
+        spent = Spent(row.spent_tokens, row.spent_nano_usd, row.events, n["r_story_tokens"], n["r_story_nano"])
         story = StoryFigures(row.key, story_status(row, settings), row.budget_tokens, row.budget_nano_usd, spent)
     run = None
     if request.run_id is not None:
         run = RunFigures(request.run_id, Spent(row.run_tokens or 0, row.run_nano or 0, row.run_events or 0,
-                                               row.r_run_tokens, row.r_run_nano),
+                                               n["r_run_tokens"], n["r_run_nano"]),
                          row.run_tool_calls or 0, row.errors_since_ok or 0, row.first_event_at)
     return Figures(
         now=now, day=day, month=month, breakers=breakers, story=story, run=run,
-        agent_day=Spent(row.day_tokens, row.day_nano, row.day_calls, row.r_agent_tokens, row.r_agent_nano),
-        org_day=Spent(row.org_tokens, row.org_nano, row.org_calls, row.r_all_tokens, row.r_all_nano),
-        month_spent=Spent(0, row.month_nano, 0, row.r_all_tokens, row.r_all_nano),
+        agent_day=Spent(n["day_tokens"], n["day_nano"], n["day_calls"], n["r_agent_tokens"], n["r_agent_nano"]),
+        org_day=Spent(n["org_tokens"], n["org_nano"], n["org_calls"], n["r_all_tokens"], n["r_all_nano"]),
+        month_spent=Spent(0, n["month_nano"], 0, n["r_all_tokens"], n["r_all_nano"]),
     ), tuple(row.labels or ())
 
 
