@@ -237,3 +237,28 @@ def test_the_digest_and_the_retro_say_how_many_calls_were_blocked(app, client, a
         digest = build(load(session, app.config["SETTINGS"], now + timedelta(days=1)))
     assert retro["blocked_calls"] == 3 and retro["summary"] == "Preflight blocked 3 calls: 3 kill switch."
     assert any("3 calls blocked yesterday" in str(block) for block in digest.blocks)
+
+
+def test_the_local_day_and_month_spend_can_be_rebuilt_from_the_ledger(client, auth, db):
+    from sqlalchemy import delete, select
+
+    from bot.guardrails import spend as period_spend
+    from bot.guardrails.tables import PeriodSpend
+
+    spend(client, auth, "a", agent="coder", cost_usd="1", occurred_at="2026-11-30T23:30:00Z")  # 1 Dec in Berlin
+    spend(client, auth, "b", agent="coder", cost_usd="2", occurred_at="2026-12-01T10:00:00Z")
+    spend(client, auth, "c", cost_usd="4", occurred_at="2026-12-01T10:00:00Z")
+
+    def table():
+        with db.session_factory() as session:
+            return sorted(tuple(r) for r in session.execute(select(PeriodSpend.period, PeriodSpend.agent,
+                                                                   PeriodSpend.tokens, PeriodSpend.nano_usd,
+                                                                   PeriodSpend.calls)))
+
+    kept = table()
+    assert kept == [("2026-12", "", 100, 4 * 10**9, 1), ("2026-12", "coder", 200, 3 * 10**9, 2),
+                    ("2026-12-01", "", 100, 4 * 10**9, 1), ("2026-12-01", "coder", 200, 3 * 10**9, 2)]
+    with db.transaction() as session:
+        session.execute(delete(PeriodSpend))
+        period_spend.rebuild(session)
+    assert table() == kept
