@@ -39,7 +39,7 @@ def read_figures(session: Session, request: PreflightIn, settings, now: datetime
     connection = session.connection()
     params = {"story": request.story, "agent": request.agent, "run": request.run_id, "now": now,
               "agent_or_blank": request.agent or "", "day": day, "month": month}
-    row = connection.execute(FIGURES, params).one()
+    row = connection.execute(figures_statement(), params).one()
     # PostgreSQL's sum() of a BIGINT is NUMERIC (a Decimal here): every figure becomes an int.
     n = {name: int(value or 0) for name, value in row._mapping.items()
          if name.startswith(("r_", "day_", "org_", "month_"))}
@@ -92,16 +92,19 @@ def _reserved_columns() -> list:
             for name, condition in scopes.items() for column, short in ((_r.tokens, "tokens"), (_r.nano_usd, "nano"))]
 
 
-_one = select(literal(1).label("one")).subquery()
-FIGURES = (select(select(func.count()).where(_ACTIVE_BREAKER).scalar_subquery().label("breakers"),
-                  _s.key, _s.budget_tokens, _s.budget_nano_usd, _s.spent_tokens, _s.spent_nano_usd, _s.events,
-                  _s.unpriced_events, _l.labels,
-                  _rs.tokens.label("run_tokens"), _rs.nano_usd.label("run_nano"), _rs.events.label("run_events"),
-                  _rs.tool_calls.label("run_tool_calls"), _rs.errors_since_ok, _rs.first_event_at,
-                  *_spend_columns(), *_reserved_columns())
-           .select_from(_one.outerjoin(Story.__table__, _s.key == bindparam("story"))
-                        .outerjoin(StoryLabels.__table__, _l.story_key == bindparam("story"))
-                        .outerjoin(RunStat.__table__, _rs.run_id == bindparam("run"))))
+@cache
+def figures_statement():
+    """Built on first use, not at import: start-up (every CLI command) does not pay for it."""
+    one = select(literal(1).label("one")).subquery()
+    return (select(select(func.count()).where(_ACTIVE_BREAKER).scalar_subquery().label("breakers"),
+                   _s.key, _s.budget_tokens, _s.budget_nano_usd, _s.spent_tokens, _s.spent_nano_usd, _s.events,
+                   _s.unpriced_events, _l.labels,
+                   _rs.tokens.label("run_tokens"), _rs.nano_usd.label("run_nano"), _rs.events.label("run_events"),
+                   _rs.tool_calls.label("run_tool_calls"), _rs.errors_since_ok, _rs.first_event_at,
+                   *_spend_columns(), *_reserved_columns())
+            .select_from(one.outerjoin(Story.__table__, _s.key == bindparam("story"))
+                         .outerjoin(StoryLabels.__table__, _l.story_key == bindparam("story"))
+                         .outerjoin(RunStat.__table__, _rs.run_id == bindparam("run"))))
 
 
 def _breakers(connection, params: dict) -> list[tuple[str, str, str | None]]:
