@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     run_max_tool_calls: int | None = Field(default=None, gt=0)
     max_consecutive_errors: int = Field(default=3, ge=1)
 
+    # --- guardrails: the policy file and reservations (docs/guardrails.md) ---
+    policy_file: Path | None = None  # TOML caps per run, agent/org day and month, with overrides; reloaded live
+    reservation_seconds: float = Field(default=120.0, gt=0, le=86_400)  # an allowed estimate is held this long
+
     # --- outbox ---
     outbox_max_attempts: int = Field(default=12, ge=1)  # then the row is dead (kept; `outbox retry` re-drives)
     outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)  # first retry after 5-10 s, then doubling

@@ -41,6 +41,7 @@ class UsageEvent(Base):
     outcome: Mapped[str] = mapped_column(String(10), default="ok")
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    reservation_id: Mapped[str | None] = mapped_column(String(32))  # the preflight reservation this call settles
 
     __table_args__ = (Index("ix_usage_events_story_occurred", "story_key", "occurred_at"),)
 

@@ -70,11 +70,10 @@ def _webhooks() -> dict:
 
 @cache
 def openapi_document() -> dict:
-    from bot.guardrails.preflight import PreflightIn  # guardrails imports the API's helpers: import late
+    from bot.guardrails.openapi_paths import guardrail_paths  # the preflight and breaker paths, with examples
 
     _, schemas = models_json_schema(
-        [(UsageEventIn, "validation"), (UsageBatchIn, "validation"), (BudgetIn, "validation"),
-         (PreflightIn, "validation")],
+        [(UsageEventIn, "validation"), (UsageBatchIn, "validation"), (BudgetIn, "validation")],
         ref_template="#/components/schemas/{model}")
     key = {"name": "key", "in": "path", "required": True, "example": "PROJ-123",
            "schema": {"type": "string", "pattern": STORY_KEY_PATTERN}}
@@ -95,10 +94,6 @@ def openapi_document() -> dict:
                 "requestBody": _json({"oneOf": [_ref("UsageEventIn"), _ref("UsageBatchIn")]}),
                 "responses": {"200": {"description": "Per event accepted/duplicate, cost, story status"},
                               **_errors(400, 401, 409, 413)}}},
-            "/api/v1/preflight": {"post": {
-                "summary": "Ask before a model call: allow, warn or block, with the reasons",
-                "requestBody": _json(_ref("PreflightIn")),
-                "responses": {"200": {"description": "`decision` and `reasons`"}, **_errors(400, 401, 413)}}},
             "/api/v1/stories": {"get": {
                 "summary": "List stories with budget, spend and status",
                 "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
@@ -120,5 +115,6 @@ def openapi_document() -> dict:
             "/stories/{key}": {"get": {**public, "summary": "Story page", "parameters": [key],
                                        "responses": {"200": html, "404": {"description": "no such story"}}}},
             **_webhooks(),
+            **guardrail_paths(),
         },
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from bot.cli.core import with_app
+from bot.cli.app import with_app
 from bot.db import get_db
 from bot.web.users import ROLES, UserError, create_user, list_users, remove_user, set_password
 

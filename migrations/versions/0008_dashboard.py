@@ -1,7 +1,7 @@
 """Dashboard: users who log in, and failed logins for the throttle.
 
-Revision ID: 0007_dashboard
-Revises: 0006
+Revision ID: 0008_dashboard
+Revises: 0007_webhooks
 Create Date: 2026-12-01 20:40:00
 """
 from alembic import op

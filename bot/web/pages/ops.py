@@ -6,10 +6,10 @@ from flask import current_app, render_template
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.components import registry
 from bot.db import get_db, utcnow
 from bot.guardrails.tables import Breaker
 from bot.integrations.deliveries import Delivery
-from bot.components import registry
 from bot.outbox.admin import health_detail, list_rows
 from bot.processes.tables import ClockLock, ClockRun
 from bot.reports.scrum.tables import Alert
