@@ -75,4 +75,4 @@ def test_the_openapi_document_describes_preflight_and_breakers_with_examples(cli
     assert "estimated_tokens" in preflight["requestBody"]["content"]["application/json"]["schema"]["properties"]
     examples = preflight["responses"]["200"]["content"]["application/json"]["examples"]
     assert examples["warn"]["value"]["reasons"][0]["message"] == "run r-7 used 48,200 of 50,000 tokens"
-    assert {"get", "post"} <= paths["/api/v1/breakers"].keys() and "delete" in paths["/api/v1/breakers/{id}"]
+    assert {"get", "post"} <= paths["/api/v1/breakers"].keys() and "delete" in paths["/api/v1/breakers/{breaker_id}"]

@@ -7,6 +7,8 @@ operation's hypothesis strategy is driven here directly, through schemathesis' p
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 EXAMPLES = 25
+MACHINE_PATHS = ("/api/", "/webhooks/", "/v1/", "/healthz")
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                          suppress_health_check=list(HealthCheck), print_blob=True)
 
@@ -30,7 +33,10 @@ def operations(app) -> list:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     # The bearer token is added to every request below; unknown extra parameters are ignored by design.
     schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False, allow_x00=True)
-    return [result.ok() for result in schema.get_all_operations()]
+    # The browser pages are documented too, but they answer a redirect to the login page, not a 4xx: their
+    # behaviour is the dashboard tests' business. Fuzzed: what machines call.
+    return [op for op in (result.ok() for result in schema.get_all_operations())
+            if op.path.startswith(MACHINE_PATHS)]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
@@ -50,7 +56,8 @@ def test_the_api_does_what_its_document_says(app, auth, mode):
 
 def test_the_document_lists_every_route(app):
     documented = set(app.test_client().get("/api/v1/openapi.json").json["paths"])
-    routes = {rule.rule.replace("<", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+    # Flask's `<int:breaker_id>` is OpenAPI's `{breaker_id}`.
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if rule.endpoint != "static"}
 
     assert routes <= documented, routes - documented

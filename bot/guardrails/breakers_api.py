@@ -33,7 +33,11 @@ def _who(given: str | None) -> str | None:
 @bp.get("/breakers")
 @require_token
 def list_breakers():
-    include_cleared = request.args.get("all", "").lower() in ("1", "true", "yes")
+    raw = request.args.get("all", "false").lower()
+    if raw not in ("true", "false"):
+        return error(400, "invalid_parameter", "all must be true or false",
+                     errors=[{"path": "all", "message": "not a boolean"}])
+    include_cleared = raw == "true"
     with get_db().session_factory() as session:
         rows = store.listing(session, include_cleared)
         return jsonify(breakers=[store.as_json(b) for b in rows])

@@ -57,9 +57,9 @@ def guardrail_paths() -> dict:
                                                  "is left, the story status and the reservation",
                                   "content": _json({"type": "object"}, warn=ANSWER_EXAMPLE, block=BLOCK_EXAMPLE)},
                           "400": _ERROR, "401": _ERROR}}},
-        "/api/v1/preflight/reservations/{id}": {"delete": {
+        "/api/v1/preflight/reservations/{reservation_id}": {"delete": {
             "summary": "Release a reservation: the announced call was not made",
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "reservation_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "Released", "content": _json({"type": "object"}, released={
                 "released": "5f0c3a9e2b7d4c1f8a6e0d2b9c4f7a13"})}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/breakers": {
@@ -74,9 +74,9 @@ def guardrail_paths() -> dict:
                          breaker_answer, tripped={"breaker": BREAKER_EXAMPLE, "created": True})},
                          "200": {"description": "Was already tripped: that breaker, unchanged"},
                          "400": _ERROR, "401": _ERROR}}},
-        "/api/v1/breakers/{id}": {"delete": {
+        "/api/v1/breakers/{breaker_id}": {"delete": {
             "summary": "Clear a kill switch (`?by=` records who; clearing twice changes nothing)",
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            "parameters": [{"name": "breaker_id", "in": "path", "required": True, "schema": {"type": "integer"}},
                            {"name": "by", "in": "query", "schema": {"type": "string"}, "example": "bob"}],
             "responses": {"200": {"description": "The breaker, cleared", "content": _json(breaker_answer, cleared={
                 "breaker": {**BREAKER_EXAMPLE, "cleared_at": "2026-12-01T10:30:00Z", "cleared_by": "bob",

@@ -71,6 +71,7 @@ def _webhooks() -> dict:
 @cache
 def openapi_document() -> dict:
     from bot.guardrails.openapi_paths import guardrail_paths  # the preflight and breaker paths, with examples
+    from bot.web.openapi_pages import otlp_paths, page_paths
 
     _, schemas = models_json_schema(
         [(UsageEventIn, "validation"), (UsageBatchIn, "validation"), (BudgetIn, "validation")],
@@ -78,7 +79,6 @@ def openapi_document() -> dict:
     key = {"name": "key", "in": "path", "required": True, "example": "PROJ-123",
            "schema": {"type": "string", "pattern": STORY_KEY_PATTERN}}
     statuses = [status.value for status in Status]
-    html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     public: dict[str, list] = {"security": []}
     return {
         "openapi": "3.1.0",
@@ -111,10 +111,9 @@ def openapi_document() -> dict:
             "/healthz": {"get": {**public, "summary": "200 when the database answers",
                                  "responses": {"200": {"description": "ok"},
                                                "503": {"description": "database unreachable"}}}},
-            "/": {"get": {**public, "summary": "Story overview page", "responses": {"200": html}}},
-            "/stories/{key}": {"get": {**public, "summary": "Story page", "parameters": [key],
-                                       "responses": {"200": html, "404": {"description": "no such story"}}}},
             **_webhooks(),
             **guardrail_paths(),
+            **otlp_paths(),
+            **page_paths(key),
         },
     }
