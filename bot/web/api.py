@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
@@ -44,7 +46,8 @@ def settings():
 def post_usage():
     body = json_body()
     try:
-        events, _ = parse_usage_body(body, settings().max_batch_events)
+        events, _ = parse_usage_body(body, settings().max_batch_events,
+                                     timedelta(seconds=settings().max_future_seconds))
     except BatchInvalid as exc:
         return error(400, "invalid_events", "nothing was stored: fix these fields and resend the batch",
                      errors=exc.errors)
