@@ -251,3 +251,4 @@ register_outbox_commands(main)  # worker, outbox, run
 register_retro(main)  # retro, sprint, export
 for command in scrum_commands:  # clock, digest, alerts
     main.add_command(command)
+from bot import ledger_cli  # noqa: E402,F401  budget approve/revoke, event void

@@ -34,7 +34,8 @@ def approve(session: Session, key: str, by: str, reason: str | None, source: str
     session.add(approval)
     story.overrun_approved = True
     session.flush()
-    hooks.emit(hooks.BUDGET_CHANGED, session, [hooks.StoryChange(story, before, judge_story(story, warn_threshold).status)])
+    change = hooks.StoryChange(story, before, judge_story(story, warn_threshold).status)
+    hooks.emit(hooks.BUDGET_CHANGED, session, [change])
     return approval
 
 

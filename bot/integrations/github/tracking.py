@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from bot.integrations.github.tables import (
     GitHubPullRequestStory,
     GitHubRepository,
 )
+from bot.ledger import approvals
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import find_keys
 from bot.ledger.tables import Story
@@ -113,13 +115,28 @@ def approve(session: Session, settings, pr: GitHubPullRequest, source: str, acto
                               head_sha=pr.head_sha, stories=stories, delivery_id=delivery_id)
     session.add(override)
     session.flush()
+    # The approval is a core fact too: the story is `overridden` in the API, the digest, Jira and preflight.
+    for key in pr.story_keys:
+        approvals.approve(session, key, actor, f"{pr.repo_full_name}#{pr.number}", f"github-{source}",
+                          settings.warn_threshold, reference=f"github-override:{override.id}")
     log.info("github: overrun of %s#%s approved by %s via %s (stories %s)", pr.repo_full_name, pr.number, actor,
              source, stories)
     return override
 
 
-def revoke(session: Session, pr: GitHubPullRequest, actor: str) -> int:
+def revoke(session: Session, pr: GitHubPullRequest, actor: str, warn_threshold=None) -> int:
     """Undo every standing approval on the PR; the rows stay, marked revoked, for the audit trail."""
+    standing = list(session.scalars(select(GitHubOverride).where(
+        GitHubOverride.pull_request_id == pr.id, GitHubOverride.revoked_at.is_(None))))
+    if warn_threshold is None:
+        from flask import current_app, has_app_context
+
+        warn_threshold = current_app.config["SETTINGS"].warn_threshold if has_app_context() else Decimal("0.8")
+    threshold = warn_threshold
+    for override in standing:
+        for key in pr.story_keys:
+            approvals.revoke(session, key, actor, f"{pr.repo_full_name}#{pr.number}", threshold,
+                             reference=f"github-override:{override.id}")
     result = session.execute(update(GitHubOverride).where(
         GitHubOverride.pull_request_id == pr.id, GitHubOverride.revoked_at.is_(None))
         .values(revoked_by=actor, revoked_at=utcnow()))
