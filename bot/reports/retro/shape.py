@@ -45,7 +45,12 @@ def pct(value: Decimal | None) -> str | None:
 
 
 def ratio(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}"
+    if value is None:
+        return None
+    shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if shown == 1 and value != 1:  # never round across the budget line: 1.0004 is over, 0.9996 is not
+        shown = Decimal("1.01") if value > 1 else Decimal("0.99")
+    return f"{shown:f}"
 
 
 def totals_json(totals: fig.Totals, **extra) -> dict:
