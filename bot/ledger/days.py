@@ -16,16 +16,15 @@ def team_zone(zone: str | ZoneInfo | None = None) -> ZoneInfo:
     """`zone`, else the running app's BUDGETBOT_TIMEZONE (the clock and the digest use the same one)."""
     if isinstance(zone, ZoneInfo):
         return zone
-    if zone is None:
-        from flask import current_app, has_app_context  # late: the ledger works without an app too
+    if zone is not None:
+        return ZoneInfo(zone)
+    from flask import current_app, has_app_context  # late: the ledger works without an app too
 
-        if has_app_context():
-            zone = current_app.config["SETTINGS"].timezone
-        else:
-            from bot.config import load_settings
+    if has_app_context():
+        return ZoneInfo(str(current_app.config["SETTINGS"].timezone))
+    from bot.config import load_settings
 
-            zone = load_settings().timezone
-    return ZoneInfo(zone)
+    return ZoneInfo(load_settings().timezone)
 
 
 def team_day(moment: datetime, zone: ZoneInfo) -> date:

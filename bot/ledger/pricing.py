@@ -146,7 +146,7 @@ def find_model(model: str, provider: str | None):
     model; `claude-sonnet-4-5@20250929` matches Anthropic's); then any provider whose model ids match
     (Bedrock's `us.anthropic.claude-…-v1:0` without a provider). None when nobody prices it."""
     snapshot = get_snapshot()
-    attempts = [provider] if provider else []
+    attempts: list[str | None] = [provider] if provider else []
     if "/" in model:
         attempts.append("litellm")
     attempts.append(None)

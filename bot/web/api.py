@@ -168,7 +168,9 @@ def approve_overrun(key: str):
     by, reason = _who_and_why(json_body())
     with get_db().transaction() as session:
         approvals.approve(session, key, by, reason, "api", settings().warn_threshold)
-        return jsonify(story_detail(session, session.get(Story, key), settings().warn_threshold))
+        story = session.get(Story, key)
+        assert story is not None  # approve() creates it
+        return jsonify(story_detail(session, story, settings().warn_threshold))
 
 
 @bp.delete("/stories/<key>/approval")
@@ -177,10 +179,10 @@ def revoke_overrun(key: str):
     key = _story_key(key)
     by, reason = _who_and_why(json_body())
     with get_db().transaction() as session:
-        if session.get(Story, key) is None or not approvals.revoke(session, key, by, reason,
-                                                                   settings().warn_threshold):
+        story = session.get(Story, key)
+        if story is None or not approvals.revoke(session, key, by, reason, settings().warn_threshold):
             return error(404, "not_found", f"{key} has no standing approval to revoke")
-        return jsonify(story_detail(session, session.get(Story, key), settings().warn_threshold))
+        return jsonify(story_detail(session, story, settings().warn_threshold))
 
 
 @bp.post("/events/<path:event_id>/void")

@@ -145,7 +145,11 @@ def standing(story: StoryBurn, unit: str) -> str:
 
 
 def _story_lists(stories: list[tuple[SprintWindow, StoryBurn]], data: DigestData) -> list[dict]:
-    over, approved, unmeasured, risk, newly = [], [], [], [], []
+    over: list[tuple] = []
+    approved: list[tuple] = []
+    unmeasured: list[tuple] = []
+    risk: list[tuple] = []
+    newly: list[tuple] = []
     for sprint, story in stories:
         unit = triggering_unit(story)
         figures = standing(story, unit)
