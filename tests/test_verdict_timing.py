@@ -167,4 +167,5 @@ def test_the_digest_reports_the_teams_days_not_utc_days(app, db, cli):
     assert data.window == (tuesday_8pm.date(), tuesday_8pm.date())
     assert data.window_nano == 5 * 10**9
     assert data.sprints[0].stories[0].daily == {tuesday_8pm.date(): (110, 5 * 10**9)}
-    assert "0 stories and 0 daily rows differed" in cli("rebuild", env={"BUDGETBOT_TIMEZONE": "America/Los_Angeles"}).output
+    rebuilt = cli("rebuild", env={"BUDGETBOT_TIMEZONE": "America/Los_Angeles"})
+    assert "0 stories and 0 daily rows differed" in rebuilt.output
