@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("usage_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("model_family", sa.String(length=200), nullable=True))
-    # Existing rows: the lower-cased id (prices were matched case-insensitively); `budgetbot rebuild` regroups.
+    # Existing rows: the lower-cased id (groups case variants; dated ids of older rows stay their own family).
     op.execute("UPDATE usage_events SET model_family = lower(model)")
     with op.batch_alter_table("stories", schema=None) as batch_op:
         batch_op.add_column(sa.Column("overrun_approved", sa.Boolean(), server_default=sa.false(), nullable=False))
