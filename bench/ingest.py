@@ -33,7 +33,8 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 def make_event(i: int) -> dict:
     return {"event_id": f"bench-{i}", "story": f"PROJ-{i % 500 + 1}", "model": MODELS[i % 4],
             "agent": f"agent-{i % 7}", "run_id": f"run-{i // 50}",
-            "occurred_at": (START + timedelta(seconds=i)).isoformat(),
+            # Within the past (occurred_at may not lie in the future): the single-event ids start at 10M.
+            "occurred_at": (START + timedelta(seconds=i % 1_000_000)).isoformat(),
             "input_tokens": 1000 + i % 5000, "output_tokens": 200 + i % 300, "cache_read_tokens": i % 800,
             "attributes": {"team": f"team-{i % 4}"}}
 

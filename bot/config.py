@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # --- pricing ---
     prices_file: Path | None = None
 
+    # --- verdict: unpriced spend and sane input (issue 12) ---
+    block_unpriced: bool = False  # preflight blocks (not only warns) a dollar-budget story with unpriced spend
+    max_future_seconds: int = Field(default=300, ge=0)  # occurred_at may lie at most this far ahead of now
+
     # --- circuit breakers (preflight) ---
     run_max_tokens: int | None = Field(default=None, gt=0)
     run_max_usd: Decimal | None = Field(default=None, gt=0)

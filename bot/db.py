@@ -85,10 +85,13 @@ class Database:
     """The engine and session factory of one app. Its sessions carry the app's registry and event bus
     (`session.info`), so what the ledger announces reaches that app's listeners and no other's."""
 
-    def __init__(self, url: str, registry: Any = None) -> None:
+    def __init__(self, url: str, registry: Any = None, timezone: str = "UTC") -> None:
         self.engine = make_engine(url)
         self.registry = registry
-        info = {"events": registry.events} if registry is not None else {}
+        # The team's zone travels with every session: the ledger buckets its rollups by the team's days.
+        info: dict[str, Any] = {"timezone": timezone}
+        if registry is not None:
+            info["events"] = registry.events
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False, info=info)
 
     @contextmanager
@@ -102,7 +105,8 @@ class Database:
 
 
 def init_app(app: Flask, registry: Any = None) -> None:
-    app.extensions["budgetbot.db"] = Database(app.config["SETTINGS"].database_url, registry)
+    settings = app.config["SETTINGS"]
+    app.extensions["budgetbot.db"] = Database(settings.database_url, registry, settings.timezone)
 
 
 def get_db(app: Flask | None = None) -> Database:

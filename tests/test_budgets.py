@@ -63,7 +63,18 @@ def test_over_either_budget_is_over():
 
 def test_over_by_a_hair_is_over_even_when_the_percentage_rounds_to_100():
     result = verdict(1_000_001, 1_000_000)
-    assert result.status == Status.OVER and result.tokens_pct == Decimal("100.0")
+    # issue 12: a percentage never rounds an over-budget story down to 100 (nor a story within it up to 100).
+    assert result.status == Status.OVER and result.tokens_pct == Decimal("100.1")
+    assert verdict(999_999, 1_000_000).tokens_pct == Decimal("99.9")
+
+
+def test_unpriced_events_leave_a_dollar_budget_unjudged_but_tokens_still_count():
+    assert verdict(10, 1000, spent_nano=0, budget_nano=5, unpriced_events=2).status == Status.UNPRICED
+    assert verdict(10, 1000, spent_nano=0, budget_nano=5, unpriced_events=2).unpriced_events == 2
+    assert verdict(1001, 1000, spent_nano=0, budget_nano=5, unpriced_events=2).status == Status.OVER
+    assert verdict(10, 1000, spent_nano=6, budget_nano=5, unpriced_events=2).status == Status.OVER
+    # No dollar budget: the token budget judges alone, as before.
+    assert verdict(10, 1000, unpriced_events=2).status == Status.OK
 
 
 def test_warn_threshold_is_configurable():

@@ -46,8 +46,10 @@ def test_scorecard_judges_lifetime_spend_and_flags_300_percent(app, ledger):
     assert (stories["A-2"]["status"], stories["A-2"]["ratio"], stories["A-2"]["failed_goal"]) == ("over", "3.25", True)
     assert stories["A-4"]["status"] == "no_budget" and stories["A-4"]["ratio"] is None
     assert stories["A-5"]["spent"]["tokens"] == 0 and stories["A-5"]["status"] == "ok"
-    # Budgeted; passed.
-    assert (card["budgeted"], card["passed"], card["over"], card["pass_rate_pct"]) == (4, 3, 1, "75.0")
+    # Budgeted; passed. A-3 has a dollar budget and only unpriced spend: it is
+    # unmeasured, not passed, and out of the pass rate's denominator (issue 12).
+    assert (card["budgeted"], card["passed"], card["over"], card["pass_rate_pct"]) == (4, 2, 1, "66.7")
+    assert card["unmeasured"] == 1
     assert card["failed_goals"] == ["A-2"]
     assert [s["key"] for s in card["stories"]][:2] == ["A-2", "A-1"]  # worst first
     assert all(s["pr_check"]["conclusion"] == "unknown" for s in card["stories"])
@@ -58,6 +60,7 @@ def test_story_with_only_unpriced_events_is_unpriced_never_zero(app, ledger):
     a3 = by_key(report["scorecard"]["stories"])["A-3"]
 
     assert a3["spent"] == {"tokens": 2_000, "usd": None, "events": 1, "unpriced_events": 1}
+    assert a3["status"] == "unpriced"
     assert a3["percent"]["usd"] is None and a3["ratio"] is None
     assert report["estimate_accuracy"]["unmeasured"] == ["A-3"]
     assert by_key(report["showback"]["model"], "name")["mystery"]["usd"] is None

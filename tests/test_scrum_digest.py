@@ -106,7 +106,7 @@ def test_one_burndown_comment_per_story_with_budget_or_spend_in_the_active_sprin
         {"type": "paragraph", "text": "At the current burn rate of $1.00/day the budget runs out Thursday; "
                                       "projected 140% of budget at sprint end (Mon 16 Mar)."}]
     table = proj1["doc"][3]
-    assert table["header"] == ["Day (UTC)", "Spent", "Tokens", "Total spent"]
+    assert table["header"] == ["Day (CET)", "Spent", "Tokens", "Total spent"]  # team days
     assert table["rows"][0] == ["Mon 2 Mar", "$1.00", "1.1k", "$1.00"]
     assert table["rows"][-1] == ["Mon 9 Mar (today)", "$0.00", "0", "$7.00"]
     assert {"type": "bullets", "items": ["claude-code: $7.00 (100%), 7.7k tokens"]} in proj1["doc"]

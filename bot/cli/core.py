@@ -151,7 +151,8 @@ def _print_status(app: Flask, key: str, as_json: bool = False) -> None:
     click.echo(f"{key}  {detail['status'].upper()}")
     click.echo(f"  tokens  {spent['tokens']:,} / {_or_dash(budget['tokens'], '{:,}')}"
                f"{_pct(pct['tokens'])}")
-    click.echo(f"  usd     ${spent['usd']} / {_or_dash(budget['usd'], '${}')}{_pct(pct['usd'])}")
+    unpriced = f" + {detail['unpriced_events']:,} unpriced" if detail["unpriced_events"] else ""
+    click.echo(f"  usd     ${spent['usd']}{unpriced} / {_or_dash(budget['usd'], '${}')}{_pct(pct['usd'])}")
     click.echo(f"  events  {detail['events']:,} ({detail['unpriced_events']:,} unpriced)")
     for title, rows in (("models", detail["by_model"]), ("agents", detail["by_agent"])):
         if rows:

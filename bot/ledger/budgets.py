@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 NANO = Decimal(10**9)
+TENTH = Decimal("0.1")
 _SUFFIXES = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmb]?)(?:\s*tokens?)?$", re.IGNORECASE)
 _USD = re.compile(r"^\$?\s*(\d+(?:\.\d+)?)\s*(?:usd)?$", re.IGNORECASE)
@@ -100,6 +101,7 @@ class Status(StrEnum):
     WARNING = "warning"
     OVER = "over"
     OVERRIDDEN = "overridden"
+    UNPRICED = "unpriced"  # a dollar budget, and spend of models without a price: dollars cannot be judged
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ class Verdict:
 
     status: Status
     tokens_pct: Decimal | None  # spent / budget * 100, None when no token budget
-    usd_pct: Decimal | None
+    usd_pct: Decimal | None  # of the priced spend only when there are unpriced events
+    unpriced_events: int = 0  # events in the figures that have no price ("+ N unpriced")
 
     @property
     def worst_pct(self) -> Decimal | None:
@@ -124,23 +127,37 @@ def judge(
     spent_nano_usd: int,
     warn_threshold: Decimal = Decimal("0.8"),
     overridden: bool = False,
+    unpriced_events: int = 0,
 ) -> Verdict:
-    """Status of spend against budget: over when either budget is exceeded, warning from the threshold."""
+    """Status of spend against budget: over when either budget is exceeded, warning from the threshold.
+
+    Unpriced events make the dollar figure a lower bound: a story over on tokens (or already over on its
+    priced dollars) is still over, but one with a dollar budget is never `ok`/`warning` on a lower bound:
+    it is `unpriced` until its models have a price."""
     pairs = [(spent, budget) for spent, budget in ((spent_tokens, budget_tokens), (spent_nano_usd, budget_nano_usd))
              if budget is not None and budget > 0]
     if not pairs:
-        return Verdict(Status.NO_BUDGET, None, None)
+        return Verdict(Status.NO_BUDGET, None, None, unpriced_events)
     # Compare exact integers, not rounded percentages: 100.04% is over.
     if any(spent > budget for spent, budget in pairs):
         status = Status.OVERRIDDEN if overridden else Status.OVER
+    elif unpriced_events and budget_nano_usd:
+        status = Status.UNPRICED
     elif any(Decimal(spent) >= warn_threshold * budget for spent, budget in pairs):
         status = Status.WARNING
     else:
         status = Status.OK
-    return Verdict(status, _pct(spent_tokens, budget_tokens), _pct(spent_nano_usd, budget_nano_usd))
+    return Verdict(status, _pct(spent_tokens, budget_tokens), _pct(spent_nano_usd, budget_nano_usd),
+                   unpriced_events)
 
 
 def _pct(spent: int, budget: int | None) -> Decimal | None:
     if budget is None or budget <= 0:
         return None
-    return (Decimal(spent) * 100 / Decimal(budget)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    value = (Decimal(spent) * 100 / Decimal(budget)).quantize(TENTH, rounding=ROUND_HALF_UP)
+    # Rounding must not cross the line: 100.04% over budget reads 100.1, 99.97% within it reads 99.9.
+    if spent > budget and value <= 100:
+        return Decimal("100.1")
+    if spent < budget and value >= 100:
+        return Decimal("99.9")
+    return value

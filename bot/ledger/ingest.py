@@ -6,14 +6,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, delete, func, literal_column, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.ledger import events as domain
 from bot.ledger import rollups
 from bot.ledger.budgets import judge, usd_to_nano
+from bot.ledger.days import team_day, team_zone
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
@@ -47,9 +49,11 @@ class IngestResult:
 
 
 def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_threshold: Decimal,
-           now: datetime | None = None) -> IngestResult:
-    """Record `events`; duplicates (same event_id, same content) count once, conflicts raise EventConflict."""
+           now: datetime | None = None, zone: str | ZoneInfo | None = None) -> IngestResult:
+    """Record `events`; duplicates (same event_id, same content) count once, conflicts raise EventConflict.
+    Daily rollups bucket by the team's day (`zone`, default BUDGETBOT_TIMEZONE)."""
     now = now or utcnow()
+    day_zone = team_zone(zone, session)
     rows, hashes, results = [], {}, []
     for index, event in enumerate(events):
         digest = event.content_hash()
@@ -77,12 +81,13 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
     for event in events:
         row = by_id[event.event_id]
         is_new = event.event_id in inserted
+        # An unpriced event has no cost (None, shown as null), never a cost of 0.
         results.append(EventResult(event.event_id, "accepted" if is_new else "duplicate",
-                                   row["cost_nano_usd"] if is_new else None,
+                                   row["cost_nano_usd"] if is_new and row["priced"] else None,
                                    row["priced"] if is_new else None, event.story))
         inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
-    changes = _apply_totals(session, fresh, warn_threshold)
-    totals = rollups.apply(session, fresh)  # per agent/model/run rollups
+    changes = apply_totals(session, fresh, warn_threshold, day_zone)
+    totals = rollups.apply(session, fresh, zone=day_zone)  # per agent/model/run rollups
     domain.emit(domain.USAGE_RECORDED, session, fresh)
     domain.emit(domain.RUNS_UPDATED, session, totals)
     domain.emit(domain.SPEND_CHANGED, session, changes)
@@ -94,15 +99,17 @@ def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dic
     occurred = (event.occurred_at or now).astimezone(UTC)
     if event.cost_usd is not None:
         nano, priced, source = usd_to_nano(event.cost_usd), True, "client"
+        family = pricer.family(event.model, event.provider, occurred.date())
     else:
         priced_cost = pricer.price(counts, event.model, event.provider, occurred)
         nano, priced, source = priced_cost.nano_usd, priced_cost.priced, priced_cost.source
+        family = priced_cost.family
         if event.is_batch_tier:
             nano //= 2  # Anthropic bills the batch tier at half price
     return {
         "event_id": event.event_id, "content_hash": digest, "story_key": event.story,
         "occurred_at": occurred, "received_at": now, "agent": event.agent, "model": event.model,
-        "provider": event.provider, "run_id": event.run_id, "input_tokens": counts.input,
+        "model_family": family, "provider": event.provider, "run_id": event.run_id, "input_tokens": counts.input,
         "output_tokens": counts.output, "cache_read_tokens": counts.cache_read,
         "cache_write_tokens": counts.cache_write, "reasoning_tokens": counts.reasoning,
         "tool_calls": event.tool_calls, "cost_nano_usd": nano, "priced": priced, "price_source": source,
@@ -123,7 +130,9 @@ def _check_duplicates(session: Session, events: list[UsageEventIn], hashes: dict
             raise EventConflict(index, event.event_id)
 
 
-def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -> list[StoryChange]:
+def apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal, zone: ZoneInfo,
+                 sign: int = 1) -> list[StoryChange]:
+    """Add ledger rows to their stories' totals and team-day rollups (`sign=-1` takes voided rows out)."""
     stories: dict[str, dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0,
                                                    "first": None, "last": None})
     days: dict[tuple[str, object], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
@@ -132,11 +141,11 @@ def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -
         if key is None:
             continue
         tokens = row["input_tokens"] + row["output_tokens"]
-        for bucket in (stories[key], days[(key, row["occurred_at"].date())]):
-            bucket["tokens"] += tokens
-            bucket["nano"] += row["cost_nano_usd"]
-            bucket["events"] += 1
-            bucket["unpriced"] += 0 if row["priced"] else 1
+        for bucket in (stories[key], days[(key, team_day(row["occurred_at"], zone))]):
+            bucket["tokens"] += sign * tokens
+            bucket["nano"] += sign * row["cost_nano_usd"]
+            bucket["events"] += sign
+            bucket["unpriced"] += 0 if row["priced"] else sign
         story = stories[key]
         story["first"] = min(filter(None, (story["first"], row["occurred_at"])))
         story["last"] = max(filter(None, (story["last"], row["occurred_at"])))
@@ -191,12 +200,14 @@ def _add_to_days(session: Session, deltas: list[tuple[str, date, dict]]) -> None
 
 
 def judge_story(story: Story, warn_threshold: Decimal, minus: dict | None = None, overridden: bool = False):
-    """The budget verdict of a story row (optionally as it stood before `minus` was added)."""
-    minus = minus or {"tokens": 0, "nano": 0}
+    """The budget verdict of a story row (optionally as it stood before `minus` was added): its unpriced
+    events and a standing approval of its overrun (`overrun_approved`) are part of the judgement."""
+    minus = minus or {"tokens": 0, "nano": 0, "unpriced": 0}
     return judge(budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
                  spent_tokens=story.spent_tokens - minus["tokens"],
                  spent_nano_usd=story.spent_nano_usd - minus["nano"],
-                 warn_threshold=warn_threshold, overridden=overridden)
+                 unpriced_events=(story.unpriced_events or 0) - minus.get("unpriced", 0),
+                 warn_threshold=warn_threshold, overridden=overridden or bool(story.overrun_approved))
 
 
 def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | None,
@@ -218,65 +229,4 @@ def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | N
     return change
 
 
-def rebuild(session: Session) -> dict[str, int]:
-    """Recompute every story total and daily rollup from the ledger. Returns counts of what changed."""
-    tokens = UsageEvent.input_tokens + UsageEvent.output_tokens
-    unpriced = func.sum(func.cast(~UsageEvent.priced, type_=UsageEvent.tool_calls.type))
-    totals = {row.story_key: row for row in session.execute(
-        select(UsageEvent.story_key, func.sum(tokens).label("tokens"),
-               func.sum(UsageEvent.cost_nano_usd).label("nano"), func.count().label("events"),
-               unpriced.label("unpriced"), func.min(UsageEvent.occurred_at).label("first"),
-               func.max(UsageEvent.occurred_at).label("last"))
-        .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key))}
-    changed_stories = 0
-    for story in session.scalars(select(Story).with_for_update()):
-        row = totals.pop(story.key, None)
-        wanted = (int(row.tokens), int(row.nano), int(row.events), int(row.unpriced)) if row else (0, 0, 0, 0)
-        current = (story.spent_tokens, story.spent_nano_usd, story.events, story.unpriced_events)
-        if wanted != current:
-            changed_stories += 1
-            story.spent_tokens, story.spent_nano_usd, story.events, story.unpriced_events = wanted
-        story.first_event_at = _aware(row.first) if row else None
-        story.last_event_at = _aware(row.last) if row else None
-    for key, row in totals.items():  # events naming a story that has no row yet
-        changed_stories += 1
-        session.add(Story(key=key, project=project_of(key), spent_tokens=int(row.tokens),
-                          spent_nano_usd=int(row.nano), events=int(row.events),
-                          unpriced_events=int(row.unpriced), first_event_at=_aware(row.first),
-                          last_event_at=_aware(row.last)))
-    session.flush()
-    before = {(d.story_key, d.day): (d.tokens, d.nano_usd, d.events, d.unpriced_events)
-              for d in session.scalars(select(StoryDay))}
-    session.execute(delete(StoryDay))
-    rows = []
-    day_of_event = _day(session)
-    for story_key, day, day_tokens, nano, events, day_unpriced in session.execute(
-            select(UsageEvent.story_key, day_of_event, func.sum(tokens), func.sum(UsageEvent.cost_nano_usd),
-                   func.count(), unpriced)
-            .where(UsageEvent.story_key.is_not(None)).group_by(UsageEvent.story_key, day_of_event)):
-        rows.append({"story_key": story_key, "day": _as_date(day), "tokens": int(day_tokens),
-                     "nano_usd": int(nano), "events": int(events), "unpriced_events": int(day_unpriced)})
-    if rows:
-        BulkInsert(session, StoryDay.__table__, rows).execute(session)
-    after = {(r["story_key"], r["day"]): (r["tokens"], r["nano_usd"], r["events"], r["unpriced_events"])
-             for r in rows}
-    changed_days = len(set(before.items()) ^ set(after.items()))
-    return {"stories_changed": changed_stories, "day_rows_changed": changed_days}
-
-
-def _day(session: Session):
-    if is_postgres(session):
-        # A literal, not a bound parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
-        return func.date(func.timezone(literal_column("'UTC'"), UsageEvent.occurred_at))
-    return func.date(UsageEvent.occurred_at)
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
+from bot.ledger.rebuild import rebuild  # noqa: E402,F401  (`budgetbot rebuild` imports it from here)

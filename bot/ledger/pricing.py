@@ -93,6 +93,7 @@ class Priced:
     nano_usd: int
     priced: bool
     source: str  # genai-prices | price-file | client | unpriced
+    family: str | None = None  # the canonical model id reports group by (see Pricer.family)
 
 
 class Pricer:
@@ -108,22 +109,22 @@ class Pricer:
     def price(self, counts: TokenCounts, model: str, provider: str | None, at: datetime) -> Priced:
         rates = self.rates(model, provider, at.date())
         if rates is None:
-            return Priced(0, False, "unpriced")
-        return Priced(usd_to_nano(rates.cost(counts)), True, rates.source)
+            return Priced(0, False, "unpriced", model.strip().lower())
+        return Priced(usd_to_nano(rates.cost(counts)), True, rates.source, rates.model.lower())
+
+    def family(self, model: str, provider: str | None = None, day: date | None = None) -> str:
+        """The model's canonical id (genai-prices' own: `GPT-4o`, `gpt-4o-2024-11-20` -> `gpt-4o`), what
+        reports group by; an unknown model is its own family, lower-cased."""
+        rates = self.rates(model, provider, day)
+        return rates.model.lower() if rates is not None else model.strip().lower()
 
     def _find_rates(self, model: str, provider: str | None, day: date) -> ModelRates | None:
         if model in self.overrides:
             return self.overrides[model]
-        snapshot = get_snapshot()
-        try:
-            found_provider, info = snapshot.find_provider_model(model, None, provider, None)
-        except LookupError:
-            if provider is None:
-                return None
-            try:  # an unknown provider name ("my-proxy") should not hide a well-known model
-                found_provider, info = snapshot.find_provider_model(model, None, None, None)
-            except LookupError:
-                return None
+        found = find_model(model, provider)
+        if found is None:
+            return None
+        found_provider, info = found
         model_price = info.get_prices(datetime.combine(day, datetime.min.time()).astimezone())
         rates = {}
         for key in _RATE_KEYS:
@@ -135,6 +136,30 @@ class Pricer:
         if "input_mtok" not in rates and "output_mtok" not in rates:
             return None
         return ModelRates(info.id, found_provider.id, "genai-prices", rates)
+
+
+def find_model(model: str, provider: str | None):
+    """(provider, model info) by genai-prices' own matching, trying what real proxies send, in order:
+    the `provider` as given (`bedrock` and `google-vertex` are provider ids it knows); a LiteLLM-style
+    prefix (`openai/gpt-4o`, `openrouter/anthropic/claude-sonnet-4.5`: genai-prices splits it for the
+    provider id `litellm`); the model alone (an unknown provider such as `my-proxy` must not hide a known
+    model; `claude-sonnet-4-5@20250929` matches Anthropic's); then any provider whose model ids match
+    (Bedrock's `us.anthropic.claude-…-v1:0` without a provider). None when nobody prices it."""
+    snapshot = get_snapshot()
+    attempts: list[str | None] = [provider] if provider else []
+    if "/" in model:
+        attempts.append("litellm")
+    attempts.append(None)
+    for provider_id in attempts:
+        try:
+            return snapshot.find_provider_model(model, None, provider_id, None)
+        except LookupError:
+            continue
+    for candidate in snapshot.providers:
+        info = candidate.find_model(model)
+        if info is not None:
+            return candidate, info
+    return None
 
 
 def load_price_file(path: Path) -> dict[str, ModelRates]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -26,7 +26,9 @@ class UsageEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     agent: Mapped[str | None] = mapped_column(String(200))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))  # exactly as sent
+    # genai-prices' canonical id (`GPT-4o`, `gpt-4o-2024-11-20` -> `gpt-4o`): what reports group by.
+    model_family: Mapped[str | None] = mapped_column(String(200))
     provider: Mapped[str | None] = mapped_column(String(100))
     run_id: Mapped[str | None] = mapped_column(String(200), index=True)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -70,6 +72,8 @@ class Story(Base):
     spent_nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
     unpriced_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A standing StoryApproval exists (kept by bot.ledger.approvals): the overrun is accepted, `overridden`.
+    overrun_approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     first_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -154,3 +158,32 @@ class RunStat(Base):
     # `error` outcomes since the last `ok` one, and the longest such streak seen: the runaway-loop signature.
     errors_since_ok: Mapped[int] = mapped_column(Integer, default=0)
     max_error_streak: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageVoid(Base):
+    """A correction appended to the ledger: the event it names no longer counts anywhere (the event stays)."""
+
+    __tablename__ = "usage_voids"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    voided_by: Mapped[str] = mapped_column(String(200))
+    voided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class StoryApproval(Base):
+    """A person accepted a story's overrun (CLI, API or a GitHub label/button); revoked rows stay for the audit."""
+
+    __tablename__ = "story_approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_key: Mapped[str] = mapped_column(String(64), index=True)
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(40))  # cli | api | github-label | github-button
+    reference: Mapped[str | None] = mapped_column(String(200))  # e.g. the GitHub override row it mirrors
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoke_reason: Mapped[str | None] = mapped_column(Text)

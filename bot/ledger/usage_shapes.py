@@ -1,8 +1,9 @@
-"""The usage event as agents send it: validation, and normalization of OpenAI/Anthropic usage objects."""
+"""The usage event as agents send it: validation, and normalization of OpenAI/Anthropic/Gemini usage objects."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -12,8 +13,10 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -21,8 +24,11 @@ from pydantic import (
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.pricing import TokenCounts
 
-Count = Annotated[int, Field(ge=0, le=10**10)]
-OptionalCount = Annotated[int | None, Field(default=None, ge=0, le=10**10)]
+# Strict: JSON `true`, `"100"` and `100.0` are not token counts (lax mode would count `true` as 1).
+Count = Annotated[StrictInt, Field(ge=0, le=10**10)]
+OptionalCount = Annotated[StrictInt | None, Field(default=None, ge=0, le=10**10)]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 MAX_ATTRIBUTES = 20
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 256
@@ -110,6 +116,28 @@ class AnthropicUsage(_Usage):
         )
 
 
+class GeminiUsage(_Usage):
+    """`response.usage_metadata` of Gemini (google-genai): prompt_token_count INCLUDES cached content;
+    thoughts_token_count is NOT part of candidates_token_count (total = prompt + candidates + tool-use
+    prompt + thoughts), so output is candidates + thoughts, as Google bills it."""
+
+    prompt_token_count: Count = 0
+    candidates_token_count: Count = 0
+    cached_content_token_count: OptionalCount
+    thoughts_token_count: OptionalCount
+    tool_use_prompt_token_count: OptionalCount
+
+    def counts(self) -> TokenCounts:
+        thoughts = self.thoughts_token_count or 0
+        return TokenCounts(
+            input=self.prompt_token_count + (self.tool_use_prompt_token_count or 0),
+            output=self.candidates_token_count + thoughts,
+            cache_read=self.cached_content_token_count or 0,
+            reasoning=thoughts,
+        )
+
+
+_GEMINI_MARKERS = {"prompt_token_count", "candidates_token_count", "total_token_count", "thoughts_token_count"}
 _ANTHROPIC_MARKERS = {"cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation", "server_tool_use"}
 
 
@@ -120,18 +148,21 @@ def _usage_shape(value: Any) -> str | None:
         return None
     if "prompt_tokens" in value or "completion_tokens" in value:
         return "openai_chat"
+    if _GEMINI_MARKERS & value.keys():
+        return "gemini"
     if _ANTHROPIC_MARKERS & value.keys():
         return "anthropic"
     return "openai_responses"  # also right for a bare {input_tokens, output_tokens}: no cache to misread
 
 
 ProviderUsage = Annotated[
-    Annotated[OpenAIChatUsage, Tag("openai_chat")] | Annotated[OpenAIResponsesUsage, Tag("openai_responses")] | Annotated[AnthropicUsage, Tag("anthropic")],
+    Annotated[OpenAIChatUsage, Tag("openai_chat")] | Annotated[OpenAIResponsesUsage, Tag("openai_responses")]
+    | Annotated[AnthropicUsage, Tag("anthropic")] | Annotated[GeminiUsage, Tag("gemini")],
     Discriminator(_usage_shape, custom_error_type="usage_shape",
-                  custom_error_message="usage must be an OpenAI or Anthropic usage object"),
+                  custom_error_message="usage must be an OpenAI, Anthropic or Gemini usage object"),
 ]
 _TAG_OF_MODEL = {OpenAIChatUsage: "openai_chat", OpenAIResponsesUsage: "openai_responses",
-                 AnthropicUsage: "anthropic"}
+                 AnthropicUsage: "anthropic", GeminiUsage: "gemini"}
 USAGE_TAGS = set(_TAG_OF_MODEL.values())
 
 
@@ -149,8 +180,8 @@ class UsageEventIn(BaseModel):
     run_id: str | None = Field(default=None, max_length=200)
     occurred_at: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; default: now")
     outcome: Literal["ok", "error"] = "ok"
-    latency_ms: int | None = Field(default=None, ge=0, le=86_400_000)
-    tool_calls: int = Field(default=0, ge=0, le=1_000_000)
+    latency_ms: StrictInt | None = Field(default=None, ge=0, le=86_400_000)
+    tool_calls: StrictInt = Field(default=0, ge=0, le=1_000_000)
     attributes: dict[str, str] = Field(default_factory=dict, description="team, project, cost_center, ...")
     cost_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, description="Client-known price (kept)")
     input_tokens: OptionalCount
@@ -171,6 +202,23 @@ class UsageEventIn(BaseModel):
             return normalize_key(value)
         except InvalidStoryKey as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _sane_time(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            utc = value.astimezone(UTC)  # 9999-12-31T23:59-05:00 has no UTC: an error here, not a 500 later
+        except (OverflowError, ValueError):
+            raise ValueError("occurred_at is out of range") from None
+        if utc < EARLIEST:
+            raise ValueError("occurred_at is before 2000-01-01: not a model call")
+        max_future = (info.context or {}).get("max_future", DEFAULT_MAX_FUTURE)
+        if utc > datetime.now(UTC) + max_future:
+            raise ValueError(f"occurred_at is more than {int(max_future.total_seconds())} s in the future "
+                             "(check the sender's clock)")
+        return value  # as sent (offset kept): the content hash of a retry must not change
 
     @field_validator("attributes")
     @classmethod
@@ -235,14 +283,16 @@ class BatchInvalid(ValueError):
         self.errors = errors
 
 
-def parse_usage_body(body: Any, max_events: int) -> tuple[list[UsageEventIn], bool]:
-    """Validate one event or {"events": [...]}. Returns (events, was_batch)."""
+def parse_usage_body(body: Any, max_events: int, max_future: timedelta = DEFAULT_MAX_FUTURE,
+                     ) -> tuple[list[UsageEventIn], bool]:
+    """Validate one event or {"events": [...]}; `occurred_at` may lie at most `max_future` ahead.
+    Returns (events, was_batch)."""
     is_batch = isinstance(body, dict) and "events" in body
     if is_batch and isinstance(body["events"], list) and len(body["events"]) > max_events:
         raise BatchInvalid([{"path": "events", "message": f"at most {max_events} events per request"}])
     model = UsageBatchIn if is_batch else UsageEventIn
     try:
-        parsed = model.model_validate(body)
+        parsed = model.model_validate(body, context={"max_future": max_future})
     except ValidationError as exc:
         raise BatchInvalid([{"path": _path(e["loc"]), "message": e["msg"]} for e in exc.errors()]) from None
     return (parsed.events if is_batch else [parsed]), is_batch

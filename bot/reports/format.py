@@ -32,9 +32,13 @@ def amount(value: int | None, unit: str) -> str:
 
 
 def pct(part: int | Decimal, whole: int | Decimal | None) -> str:
+    """Whole percent; rounding never crosses 100: just over budget reads `>100%`, just under `<100%`."""
     if not whole:
         return "-"
-    return f"{Decimal(part) * 100 / Decimal(whole):.0f}%"
+    text = f"{Decimal(part) * 100 / Decimal(whole):.0f}%"
+    if text == "100%" and part != whole:
+        return ">100%" if part > whole else "<100%"
+    return text
 
 
 def day_label(day: date | datetime) -> str:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from bot.app_pricer import get_pricer
 from bot.db import get_db
+from bot.ledger import approvals
 from bot.ledger.budgets import BudgetError, Status, nano_to_usd, parse_tokens, parse_usd, usd_to_nano
 from bot.ledger.ingest import EventConflict, ingest, set_budget
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.read import story_detail, story_summary
 from bot.ledger.tables import Story
 from bot.ledger.usage_shapes import BatchInvalid, parse_usage_body
+from bot.ledger.voids import VoidError, void_event
 from bot.web.auth import require_token
 from bot.web.json_io import error, json_body
 from bot.web.openapi import STORY_KEY_PATTERN, openapi_document
@@ -42,7 +45,8 @@ def settings():
 def post_usage():
     body = json_body()
     try:
-        events, _ = parse_usage_body(body, settings().max_batch_events)
+        events, _ = parse_usage_body(body, settings().max_batch_events,
+                                     timedelta(seconds=settings().max_future_seconds))
     except BatchInvalid as exc:
         return error(400, "invalid_events", "nothing was stored: fix these fields and resend the batch",
                      errors=exc.errors)
@@ -145,6 +149,60 @@ def put_budget(key: str):
         nano = parsed.get("usd") if "usd" in body else (story.budget_nano_usd if story else None)
         change = set_budget(session, key, tokens, nano, settings().warn_threshold, clear_missing=True)
         return jsonify(story_detail(session, change.story, settings().warn_threshold))
+
+
+def _who_and_why(body) -> tuple[str, str]:
+    """`{"by": NAME, "reason": TEXT}` of an approval, revocation or void; aborts with 400 naming the field."""
+    if not isinstance(body, dict):
+        abort(error(400, "invalid_body", "send a JSON object", errors=[{"path": "body", "message": "not an object"}]))
+    problems = [{"path": name, "message": f"{name} must be a non-empty string of at most {size} characters"}
+                for name, size in (("by", 200), ("reason", 2000))
+                if not isinstance(body.get(name), str) or not body[name].strip() or len(body[name]) > size]
+    problems += [{"path": name, "message": "unknown field"} for name in sorted(body.keys() - {"by", "reason"})]
+    if problems:
+        abort(error(400, "invalid_body", "nothing was changed", errors=problems))
+    return body["by"].strip(), body["reason"].strip()
+
+
+@bp.post("/stories/<key>/approval")
+@require_token
+def approve_overrun(key: str):
+    key = _story_key(key)
+    by, reason = _who_and_why(json_body())
+    with get_db().transaction() as session:
+        approvals.approve(session, key, by, reason, "api", settings().warn_threshold)
+        story = session.get(Story, key)
+        assert story is not None  # approve() creates it
+        return jsonify(story_detail(session, story, settings().warn_threshold))
+
+
+@bp.delete("/stories/<key>/approval")
+@require_token
+def revoke_overrun(key: str):
+    key = _story_key(key)
+    by, reason = _who_and_why(json_body())
+    with get_db().transaction() as session:
+        story = session.get(Story, key)
+        if story is None or not approvals.revoke(session, key, by, reason, settings().warn_threshold):
+            return error(404, "not_found", f"{key} has no standing approval to revoke")
+        return jsonify(story_detail(session, story, settings().warn_threshold))
+
+
+@bp.post("/events/<path:event_id>/void")
+@require_token
+def void_usage_event(event_id: str):
+    by, reason = _who_and_why(json_body())
+    try:
+        with get_db().transaction() as session:
+            done = void_event(session, event_id, by, reason, settings().warn_threshold)
+            story = session.get(Story, done.event.story_key) if done.event.story_key else None
+            answer = {"event_id": event_id, "voided_by": by, "reason": reason,
+                      "voided_at": done.void.voided_at.isoformat().replace("+00:00", "Z"),
+                      "story": story_summary(story, settings().warn_threshold) if story else None}
+    except VoidError as exc:
+        return error(404 if exc.code == "not_found" else 409, exc.code, str(exc),
+                     errors=[{"path": "event_id", "message": str(exc)}])
+    return jsonify(answer)
 
 
 @bp.get("/openapi.json")

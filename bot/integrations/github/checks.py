@@ -16,7 +16,7 @@ from bot.ledger import events as hooks
 from bot.ledger.budgets import judge
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import find_keys
-from bot.ledger.read import breakdown
+from bot.ledger.read import breakdown, unpriced_models
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
@@ -103,7 +103,8 @@ def story_figures(session: Session, settings, keys: list[str], overridden: bool 
             summary=story.summary, budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
             spent_tokens=story.spent_tokens, spent_nano_usd=story.spent_nano_usd,
             unpriced_events=story.unpriced_events, top_models=breakdown(session, key, UsageEvent.model, limit=3),
-            top_agents=breakdown(session, key, UsageEvent.agent, limit=3), **links))
+            top_agents=breakdown(session, key, UsageEvent.agent, limit=3),
+            unpriced_models=unpriced_models(session, key) if story.unpriced_events else [], **links))
     return figures
 
 

@@ -71,7 +71,7 @@ def on_pull_request(d: Delivery) -> dict:
     if d.action == "labeled" and changed_label:
         tracking.approve(d.session, d.settings, pr, "label", d.actor, d.delivery_id, at=when)
     elif d.action == "unlabeled" and changed_label:
-        tracking.revoke(d.session, pr, d.actor, at=when)
+        tracking.revoke(d.session, pr, d.actor, at=when, warn_threshold=d.settings.warn_threshold)
     # A closed PR keeps its last check; a label other than the override one does not change the verdict.
     queued = pr.state == "open" and (d.action not in ("labeled", "unlabeled") or changed_label)
     if queued:
@@ -125,7 +125,7 @@ def on_check_run_action(d: Delivery) -> dict:
         if identifier == "approve-overrun":
             tracking.approve(d.session, d.settings, pr, "check_action", d.actor, d.delivery_id, at=when)
         else:
-            tracking.revoke(d.session, pr, d.actor, at=when)
+            tracking.revoke(d.session, pr, d.actor, at=when, warn_threshold=d.settings.warn_threshold)
     tracking.save_repository(d.session, repo, d.installation_id)
     enqueue_check(d.session, repo.id, repo.full_name, run.head_sha, installation_id=d.installation_id)
     return {"action": identifier, "pull_requests": sorted(pr.number for pr in prs), "check_queued": True}

@@ -16,8 +16,10 @@ APPROVE = {"label": "Approve overrun", "description": "Accept the overrun; you a
 REVOKE = {"label": "Revoke approval", "description": "Fail the check again while over",
           "identifier": "revoke-override"}
 # Worst first: the title speaks of the story that decides the conclusion.
-_RANK = {Status.OVER: 0, Status.OVERRIDDEN: 1, Status.WARNING: 2, Status.OK: 3, Status.NO_BUDGET: 4}
-_ICON = {Status.OVER: "❌", Status.OVERRIDDEN: "✅", Status.WARNING: "⚠️", Status.OK: "✅", Status.NO_BUDGET: "➖"}
+_RANK = {Status.OVER: 0, Status.UNPRICED: 1, Status.OVERRIDDEN: 2, Status.WARNING: 3, Status.OK: 4,
+         Status.NO_BUDGET: 5}
+_ICON = {Status.OVER: "❌", Status.UNPRICED: "❔", Status.OVERRIDDEN: "✅", Status.WARNING: "⚠️", Status.OK: "✅",
+         Status.NO_BUDGET: "➖"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class StoryFigures:
     unpriced_events: int = 0
     top_models: list[dict] = field(default_factory=list)  # bot.ledger.read.breakdown rows
     top_agents: list[dict] = field(default_factory=list)
+    unpriced_models: list[str] = field(default_factory=list)  # exact ids of the events without a price
     jira_url: str | None = None
     page_url: str | None = None
 
@@ -68,6 +71,9 @@ def compose(stories: list[StoryFigures], approval: Approval | None, *, override_
         lead = (f"**Over budget:** {_join(over)} spent more than {'its' if len(over) == 1 else 'their'} budget. "
                 f"A maintainer can accept the overrun with the {_code(override_label)} label or the "
                 "**Approve overrun** button above; the approval is recorded.")
+    elif Status.UNPRICED in statuses:
+        # Not success: the dollars are a lower bound, so the dollar budget is not checked (issue 12).
+        conclusion, lead = "neutral", _unpriced_lead([s for s in ranked if s.verdict.status == Status.UNPRICED])
     else:
         conclusion, lead = "success", "**Within budget.**"
         if Status.OVERRIDDEN in statuses and approval is not None:
@@ -83,25 +89,44 @@ def compose(stories: list[StoryFigures], approval: Approval | None, *, override_
                         f"{'is' if one else 'are'} not checked.")
     title = _title(head, approval) + (f" · +{len(stories) - 1} more" if len(stories) > 1 else "")
     intro = "\n\n".join([lead, *warnings])
-    if conclusion == "neutral":
+    if conclusion == "neutral" and Status.UNPRICED not in statuses:
         intro += "\n\n" + _budget_help(stories[0].key)
     summary = _fit(intro, [_section(s) for s in ranked], limit)
     actions = [APPROVE] if conclusion == "failure" else [REVOKE] if Status.OVERRIDDEN in statuses else []
     return CheckOutput(conclusion, title, summary, head.page_url, actions)
 
 
+def _unpriced_lead(stories: list[StoryFigures]) -> str:
+    models = sorted({model for s in stories for model in s.unpriced_models})
+    events = sum(s.unpriced_events for s in stories)
+    names = ", ".join(_code(m) for m in models[:10]) + (f" and {len(models) - 10} more" if len(models) > 10 else "")
+    return (f"**Dollar budget not checked:** {_join([s.key for s in stories])} "
+            f"{'has' if len(stories) == 1 else 'have'} {events:,} event(s) of models without a price "
+            f"({names or 'unknown models'}), so the dollars spent are unknown, not $0. Add a price for "
+            f"{'it' if len(models) == 1 else 'them'} to the file named by `BUDGETBOT_PRICES_FILE` "
+            "(`[models.\"NAME\"]` with `input_mtok` and `output_mtok` rates), or send the call's `cost_usd` "
+            "with each event; the token budget is checked as usual.")
+
+
+def unpriced_suffix(count: int) -> str:
+    """" + 3 unpriced": said after every dollar figure that leaves unpriced events out."""
+    return f" + {count:,} unpriced" if count else ""
+
+
 def _title(story: StoryFigures, approval: Approval | None) -> str:
     if story.verdict.status == Status.NO_BUDGET:
         return f"{story.key}: no budget set · {short_tokens(story.spent_tokens)} tokens · " \
-               f"{money(story.spent_nano_usd)} spent"
+               f"{money(story.spent_nano_usd)}{unpriced_suffix(story.unpriced_events)} spent"
     parts = []
     over = story.verdict.status in (Status.OVER, Status.OVERRIDDEN)
     if story.budget_tokens:
         parts.append(f"{short_tokens(story.spent_tokens)} / {short_tokens(story.budget_tokens)} tokens "
                      f"({_pct(story.verdict.tokens_pct, over and story.spent_tokens > story.budget_tokens)})")
     if story.budget_nano_usd:
-        usd = f"{money(story.spent_nano_usd)} / {money(story.budget_nano_usd)}"
-        if not story.budget_tokens:  # one budget: show its percent; two: the token percent leads, as people read it
+        usd = f"{money(story.spent_nano_usd)}{unpriced_suffix(story.unpriced_events)} / {money(story.budget_nano_usd)}"
+        if story.verdict.status == Status.UNPRICED:
+            usd += " (not checked: unpriced models)"
+        elif not story.budget_tokens:  # one budget: show its percent; two: the token percent leads, as people read it
             usd += f" ({_pct(story.verdict.usd_pct, over)})"
         parts.append(usd)
     if story.verdict.status == Status.OVERRIDDEN and approval is not None:
@@ -118,7 +143,7 @@ def _section(story: StoryFigures) -> str:
     rows.append(f"| Tokens | {_num(story.budget_tokens)} | {story.spent_tokens:,} | "
                 f"{_cell_pct(story.verdict.tokens_pct, story.spent_tokens, story.budget_tokens)} |")
     rows.append(f"| USD | {money(story.budget_nano_usd) if story.budget_nano_usd else '—'} | "
-                f"{money(story.spent_nano_usd)} | "
+                f"{money(story.spent_nano_usd)}{unpriced_suffix(story.unpriced_events)} | "
                 f"{_cell_pct(story.verdict.usd_pct, story.spent_nano_usd, story.budget_nano_usd)} |")
     lines = [heading, " · ".join(link for link in links if link), "", *rows, "",
              f"- Status: **{status.value.replace('_', ' ')}**"]

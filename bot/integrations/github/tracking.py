@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from bot.integrations.github.tables import (
     GitHubPullRequestStory,
     GitHubRepository,
 )
+from bot.ledger import approvals
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import find_keys
 from bot.ledger.tables import Story
@@ -133,18 +135,29 @@ def approve(session: Session, settings, pr: GitHubPullRequest, source: str, acto
                               head_sha=pr.head_sha, stories=stories, delivery_id=delivery_id)
     session.add(override)
     session.flush()
+    # The approval is a core fact too: the story is `overridden` in the API, the digest, Jira and preflight.
+    for key in pr.story_keys:
+        approvals.approve(session, key, actor, f"{pr.repo_full_name}#{pr.number}", f"github-{source}",
+                          settings.warn_threshold, reference=f"github-override:{override.id}")
     log.info("github: overrun of %s#%s approved by %s via %s (stories %s)", pr.repo_full_name, pr.number, actor,
              source, stories)
     return override
 
 
-def revoke(session: Session, pr: GitHubPullRequest, actor: str, at: datetime | None = None) -> int:
+def revoke(session: Session, pr: GitHubPullRequest, actor: str, at: datetime | None = None,
+           warn_threshold: Decimal = Decimal("0.8")) -> int:
     """Undo every standing approval on the PR; the rows stay, marked revoked, for the audit trail."""
     if _out_of_order(pr, at, ties_apply=True):
         log.warning("github: revocation on %s#%s by %s at %s ignored: approvals changed later (%s)",
                     pr.repo_full_name, pr.number, actor, at, pr.approval_changed_at)
         return 0
     pr.approval_changed_at = at or pr.approval_changed_at
+    standing = list(session.scalars(select(GitHubOverride).where(
+        GitHubOverride.pull_request_id == pr.id, GitHubOverride.revoked_at.is_(None))))
+    for override in standing:
+        for key in pr.story_keys:
+            approvals.revoke(session, key, actor, f"{pr.repo_full_name}#{pr.number}", warn_threshold,
+                             reference=f"github-override:{override.id}")
     result = session.execute(update(GitHubOverride).where(
         GitHubOverride.pull_request_id == pr.id, GitHubOverride.revoked_at.is_(None))
         .values(revoked_by=actor, revoked_at=utcnow()))

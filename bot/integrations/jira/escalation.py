@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.integrations.jira.tables import JiraIssue
-from bot.ledger.budgets import nano_to_usd
+from bot.ledger.budgets import Status, nano_to_usd
 from bot.ledger.events import StoryChange
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import project_of
-from bot.ledger.read import breakdown
+from bot.ledger.read import approval_of, breakdown
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
@@ -95,7 +95,9 @@ def on_status_changed(session: Session, changes: list[StoryChange], settings) ->
 def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> list[dict]:
     """The escalation comment as `jira.comment` blocks: who, budget vs spend, where it went, a link."""
     verdict = judge_story(story, settings.warn_threshold)
-    doc: list[dict] = [{"type": "heading", "text": "Over token budget" if over else "Back within token budget"}]
+    approved = not over and verdict.status == Status.OVERRIDDEN
+    heading = "Over token budget" if over else "Overrun approved" if approved else "Back within token budget"
+    doc: list[dict] = [{"type": "heading", "text": heading}]
     if over:
         state = session.get(JiraIssue, story.key)
         for account in (state.assignee_id if state else None, settings.jira_escalation_user):
@@ -103,6 +105,12 @@ def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> 
                 doc.append({"type": "mention", "account_id": account})
         doc.append({"type": "paragraph", "text": f"{story.key} has spent more than its budget. Agents should stop "
                     "here until a person raises the budget or splits the story."})
+    elif approved:
+        approval = approval_of(session, story.key) or {}
+        why = f": {approval['reason']}" if approval.get("reason") else ""
+        doc.append({"type": "paragraph", "text": f"{approval.get('by', 'Someone')} approved the overrun of "
+                    f"{story.key} ({approval.get('source', 'budgetbot')}){why}. It stays over budget (status "
+                    f"overridden); the {settings.jira_over_budget_label} label was removed."})
     else:
         doc.append({"type": "paragraph", "text": f"Note: {story.key} is back within its budget (the budget was "
                     f"raised or spend corrected); the {settings.jira_over_budget_label} label was removed."})
@@ -110,7 +118,9 @@ def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> 
     if story.budget_tokens is not None:
         rows.append(["Tokens", f"{story.budget_tokens:,}", f"{story.spent_tokens:,}", _pct(verdict.tokens_pct)])
     if story.budget_nano_usd is not None:
-        rows.append(["USD", usd(story.budget_nano_usd), usd(story.spent_nano_usd), _pct(verdict.usd_pct)])
+        unpriced = f" + {story.unpriced_events:,} unpriced" if story.unpriced_events else ""
+        rows.append(["USD", usd(story.budget_nano_usd), usd(story.spent_nano_usd) + unpriced,
+                     _pct(verdict.usd_pct)])
     doc.append({"type": "table", "header": ["", "Budget", "Spent", "Used"], "rows": rows})
     if over:
         for title, column in (("Top agents", UsageEvent.agent), ("Top models", UsageEvent.model)):

@@ -67,6 +67,7 @@ class StoryFacts:
     spent: Totals  # lifetime: what the budget is judged against
     in_period: Totals = Totals()  # what the story spent inside the report's period
     check: PrCheck = PrCheck()
+    approved: bool = False  # a standing approval of the overrun in the core (CLI, API or GitHub)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def score(stories: Iterable[StoryFacts], warn_threshold: Decimal) -> list[ScoreL
                  if spent is not None and budget is not None and budget > 0]
         verdict = judge(budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
                         spent_tokens=story.spent.tokens, spent_nano_usd=story.spent.nano_usd,
-                        warn_threshold=warn_threshold, overridden=story.check.overridden)
+                        warn_threshold=warn_threshold, overridden=story.check.overridden or story.approved,
+                        unpriced_events=story.spent.unpriced_events)
         ratio = max((Decimal(spent) / Decimal(budget) for spent, budget in pairs), default=None)
         failed = any(spent >= FAILED_GOAL_RATIO * budget for spent, budget in pairs)  # exact, no rounding
         lines.append(ScoreLine(story, verdict, ratio, failed))
@@ -104,18 +106,21 @@ class Scorecard:
     over: int
     overridden: int
     failed_goals: list[str]
-    pass_rate: Decimal | None  # passed / budgeted
+    pass_rate: Decimal | None  # passed / measured budgeted stories
+    unmeasured: int = 0  # a dollar budget with unpriced spend: neither passed nor failed
 
 
 def scorecard(lines: list[ScoreLine]) -> Scorecard:
     budgeted = [line for line in lines if line.verdict.status != Status.NO_BUDGET]
     passed = sum(1 for line in budgeted if line.verdict.status in PASSED)
+    unmeasured = sum(1 for line in budgeted if line.verdict.status == Status.UNPRICED)
+    measured = len(budgeted) - unmeasured
     return Scorecard(
         budgeted=len(budgeted), passed=passed,
         over=sum(1 for line in budgeted if line.verdict.status == Status.OVER),
         overridden=sum(1 for line in budgeted if line.verdict.status == Status.OVERRIDDEN),
         failed_goals=[line.facts.key for line in lines if line.failed_goal],
-        pass_rate=Decimal(passed) / len(budgeted) if budgeted else None)
+        pass_rate=Decimal(passed) / measured if measured else None, unmeasured=unmeasured)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from bot.ledger.days import counted
 from bot.ledger.tables import Story, UsageEvent
 from bot.reports.retro.figures import Totals
 from bot.reports.retro.period import Period
@@ -17,6 +18,7 @@ from bot.reports.retro.period import Period
 E = UsageEvent
 TOKENS = E.input_tokens + E.output_tokens
 UNPRICED = func.sum(case((E.priced.is_(False), 1), else_=0))
+FAMILY = func.coalesce(E.model_family, func.lower(E.model))  # the showback groups model families
 
 
 def stream(session: Session, stmt):
@@ -39,7 +41,7 @@ def day_of(session: Session):
 
 
 def in_period(period: Period, project: str | None) -> list:
-    conditions = [E.occurred_at >= period.start, E.occurred_at < period.end]
+    conditions = [E.occurred_at >= period.start, E.occurred_at < period.end, counted()]
     if project:
         conditions.append(E.story_key.startswith(f"{project}-", autoescape=True))
     return conditions
@@ -63,7 +65,7 @@ class CubeRow:
 
 def cube(session: Session, period: Period, project: str | None) -> list[CubeRow]:
     team, cost_center = attribute(session, "team"), attribute(session, "cost_center")
-    dims = (E.story_key, E.agent, E.model, E.provider, E.outcome, team, cost_center)
+    dims = (E.story_key, E.agent, FAMILY, E.provider, E.outcome, team, cost_center)
     stmt = (select(*dims, func.count(), UNPRICED, func.sum(TOKENS), func.sum(E.cost_nano_usd),
                    func.sum(E.input_tokens), func.sum(E.cache_read_tokens), func.sum(E.output_tokens),
                    func.sum(E.cache_write_tokens))
@@ -115,13 +117,13 @@ def overruns(session: Session, keys: list[str], top: int = 5) -> dict[str, Overr
     found = {key: Overrun(key) for key in keys}
     if not keys:
         return found
-    where = E.story_key.in_(keys)
+    where = E.story_key.in_(keys) & counted()
     day = day_of(session)
     # One pass for agent, model, errors and daily input per call: rows are bounded by those dimensions.
     days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    by_dims = (select(E.story_key, E.agent, E.model, E.outcome, day, func.count(), UNPRICED, func.sum(TOKENS),
+    by_dims = (select(E.story_key, E.agent, FAMILY, E.outcome, day, func.count(), UNPRICED, func.sum(TOKENS),
                       func.sum(E.cost_nano_usd), func.sum(E.input_tokens))
-               .where(where).group_by(E.story_key, E.agent, E.model, E.outcome, day))
+               .where(where).group_by(E.story_key, E.agent, FAMILY, E.outcome, day))
     for key, agent, model, outcome, when, n, unpriced, tokens, nano, inp in stream(session, by_dims):
         totals = Totals(n, int(unpriced), int(tokens), int(nano))
         item = found[key]

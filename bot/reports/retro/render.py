@@ -90,8 +90,11 @@ def to_doc(r: dict, limit: int | None = None) -> list[dict]:
                    f"{count(h['events'])} model calls across {h['stories']} stories."),
            _head("1. Financial Definition of Done"),
            _para(f"Pass rate {percent(card['pass_rate_pct'])}: {card['passed']} of {card['budgeted']} budgeted "
-                 f"stories within budget; {card['over']} over, {card['overridden']} over with an approved override; "
-                 f"failed goals (≥ 300%): {', '.join(card['failed_goals']) or 'none'}."),
+                 f"{'measured ' if card.get('unmeasured') else ''}stories within budget; {card['over']} over, "
+                 f"{card['overridden']} over with an approved override; "
+                 + (f"{card['unmeasured']} unmeasured (a dollar budget and unpriced models: not counted as passed); "
+                    if card.get("unmeasured") else "")
+                 + f"failed goals (≥ 300%): {', '.join(card['failed_goals']) or 'none'}."),
            *_table(["Story", "Budget", "Spent", "%", "Status", "Resolved", "PR check"],
                    [[s["key"] + (" ✗ failed goal" if s["failed_goal"] else ""), _budget(s["budget"]),
                      f"{count(s['spent']['tokens'])} / {money(s['spent']['usd'], s['spent']['unpriced_events'])}",

@@ -42,7 +42,8 @@ def story_facts(session: Session, period: Period, project: str | None,
         resolved=story.resolved_at is not None and story.resolved_at < period.end,
         budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
         spent=fig.Totals(story.events, story.unpriced_events, story.spent_tokens, story.spent_nano_usd),
-        in_period=spend.get(story.key, fig.Totals()), check=checks.get(story.key, external.UNKNOWN))
+        in_period=spend.get(story.key, fig.Totals()), check=checks.get(story.key, external.UNKNOWN),
+        approved=bool(story.overrun_approved))
         for story in rows]
 
 

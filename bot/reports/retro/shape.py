@@ -45,7 +45,12 @@ def pct(value: Decimal | None) -> str | None:
 
 
 def ratio(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}"
+    if value is None:
+        return None
+    shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if shown == 1 and value != 1:  # never round across the budget line: 1.0004 is over, 0.9996 is not
+        shown = Decimal("1.01") if value > 1 else Decimal("0.99")
+    return f"{shown:f}"
 
 
 def totals_json(totals: fig.Totals, **extra) -> dict:
@@ -58,7 +63,8 @@ def headline_json(head: fig.Headline, period: Period) -> dict:
     return {"label": head.label, "start": _iso(period.start), "end": _iso(period.end),
             **totals_json(head.spend), "stories": head.stories, "resolved": head.resolved,
             "budgeted": card.budgeted, "passed": card.passed, "pass_rate_pct": pct(card.pass_rate),
-            "over": card.over, "overridden": card.overridden, "failed_goals": len(card.failed_goals),
+            "over": card.over, "overridden": card.overridden, "unmeasured": card.unmeasured,
+            "failed_goals": len(card.failed_goals),
             "cache_share_pct": pct(head.cache_share),
             "cost_per_resolved_story_usd": usd(head.per_resolved_nano)}
 
@@ -81,7 +87,8 @@ def card_json(lines: list[fig.ScoreLine], card: fig.Scorecard) -> dict:
                          "override_at": f.check.override_at},
         })
     return {"definition": SCORECARD_DEFINITION, "budgeted": card.budgeted, "passed": card.passed,
-            "over": card.over, "overridden": card.overridden, "pass_rate_pct": pct(card.pass_rate),
+            "over": card.over, "overridden": card.overridden, "unmeasured": card.unmeasured,
+            "pass_rate_pct": pct(card.pass_rate),
             "failed_goals": card.failed_goals, "stories": stories}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,9 +40,10 @@ def check_ingest(session: Session, runs: list, agent_totals: list[tuple[date, st
 
 
 def scan(session: Session, settings, now: datetime | None = None) -> list[Alert]:
-    """Every rule over yesterday and today (UTC), from the rollups; what was already alerted stays quiet."""
+    """Every rule over yesterday and today (the team's days, as the rollups), from the rollups; what was already
+    alerted stays quiet."""
     now = now or utcnow()
-    today = now.date()
+    today = now.astimezone(ZoneInfo(getattr(settings, "timezone", "UTC"))).date()
     days = [today - timedelta(days=1), today]
     first = today - timedelta(days=settings.anomaly_rolling_days + 1)
     org: dict[date, int] = defaultdict(int)

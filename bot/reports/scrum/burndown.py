@@ -18,20 +18,24 @@ class SprintWindow:
     name: str
     start: datetime | None
     end: datetime | None
+    tz: ZoneInfo | None = None  # the team's zone (BUDGETBOT_TIMEZONE): the rollups' days are its days
+
+    def local_day(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date() if self.tz is not None else moment.date()
 
     @property
     def dated(self) -> bool:
         return self.start is not None and self.end is not None and self.end > self.start
 
     def days(self) -> list[date]:
-        """The sprint's UTC days (the rollups' days), first to last."""
+        """The sprint's days in the team's zone (the rollups' days), first to last."""
         if not self.dated:
             return []
-        first, last = self.start.date(), self.end.date()
+        first, last = self.local_day(self.start), self.local_day(self.end)
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def day_number(self, now: datetime) -> int:
-        return max(1, min(len(self.days()), (now.date() - self.start.date()).days + 1))
+        return max(1, min(len(self.days()), (self.local_day(now) - self.local_day(self.start)).days + 1))
 
 
 @dataclass
@@ -58,6 +62,9 @@ class StoryBurn:
 
     def budget(self, unit: str) -> int | None:
         return self.budget_nano if unit == "usd" else self.budget_tokens
+
+    unpriced_events: int = 0  # spend without a price: the dollar figures leave it out ("+ N unpriced")
+    approved: bool = False  # the overrun is approved (status overridden)
 
     def in_sprint(self, unit: str) -> int:
         return sum(nano if unit == "usd" else toks for toks, nano in self.daily.values())
@@ -98,12 +105,23 @@ def project(unit: str, budget: int, spent: int, spent_in_sprint: int, sprint: Sp
     return Projection(unit, budget, spent, rate, projected, runs_out)
 
 
-def worst_projection(story: StoryBurn, sprint: SprintWindow, now: datetime) -> Projection | None:
-    """Of the story's token and dollar budgets, the one heading furthest over."""
+def triggering_unit(story: StoryBurn) -> str:
+    """The budget that decides the story's standing: the one furthest used (tokens when only they are set, or
+    when the dollars cannot be judged because of unpriced spend)."""
+    units = [u for u in ("usd", "tokens") if story.budget(u) and not (u == "usd" and story.unpriced_events
+                                                                       and story.budget("tokens"))]
+    if not units:
+        return "usd" if story.budget_nano else "tokens"
+    return max(units, key=lambda u: (Decimal(story.spent(u)) / Decimal(story.budget(u) or 1), u == "usd"))
+
+
+def worst_projection(story: StoryBurn, sprint: SprintWindow, now: datetime, unit: str | None = None,
+                     ) -> Projection | None:
+    """Of the story's token and dollar budgets, the one heading furthest over (or the one `unit` names)."""
     if not sprint.dated:
         return None
-    found = [project(unit, story.budget(unit), story.spent(unit), story.in_sprint(unit), sprint, now)
-             for unit in ("usd", "tokens") if story.budget(unit)]
+    found = [project(u, story.budget(u), story.spent(u), story.in_sprint(u), sprint, now)
+             for u in ("usd", "tokens") if story.budget(u) and unit in (None, u)]
     return max(found, key=lambda p: (p.pct_at_end, p.unit == "usd"), default=None)
 
 
@@ -144,27 +162,34 @@ def comment_doc(story: StoryBurn, sprint: SprintWindow, now: datetime, tz: ZoneI
     """The burn-down comment (Jira comment contract blocks); the Jira sender edits it in place daily."""
     day_part = f" · day {sprint.day_number(now)} of {len(sprint.days())}" if sprint.dated else ""
     doc: list[dict] = [{"type": "heading", "text": f"Token burn-down · {sprint.name}{day_part}"}]
-    figures = [f"{amount(story.budget(unit), unit)} budget, {amount(story.spent(unit), unit)} spent "
+    unpriced = f" + {story.unpriced_events:,} unpriced" if story.unpriced_events else ""
+    figures = [f"{amount(story.budget(unit), unit)} budget, {amount(story.spent(unit), unit)}"
+               f"{unpriced if unit == 'usd' else ''} spent "
                f"({pct(story.spent(unit), story.budget(unit))}), "
                f"{amount(max(story.budget(unit) - story.spent(unit), 0), unit)} remaining"
                for unit in ("usd", "tokens") if story.budget(unit)]
     if not story.budget_nano:
-        figures.append(f"{money(story.spent_nano)} spent")
+        figures.append(f"{money(story.spent_nano)}{unpriced} spent")
     if not story.budget_tokens:
         figures.append(f"{tokens(story.spent_tokens)} tokens used")
-    status = story.status.value.replace("_", " ")
+    status = {Status.OVERRIDDEN: "overridden (overrun approved)",
+              Status.UNPRICED: "unpriced (the dollar budget is not checked: models without a price)"}.get(
+        story.status, story.status.value.replace("_", " "))
     doc.append({"type": "paragraph", "text": f"Status: {status}. " + "; ".join(figures) + "."})
     doc.append({"type": "paragraph", "text": describe(worst_projection(story, sprint, now), sprint, now, tz)})
     if sprint.dated:
         rows, total = [], story.spent_nano - story.in_sprint("usd")
+        today = sprint.local_day(now)
         for day in sprint.days():
-            if day > now.date():
+            if day > today:
                 break
             toks, nano = story.daily.get(day, (0, 0))
             total += nano
-            label = f"{day_label(day)} (today)" if day == now.date() else day_label(day)
+            label = f"{day_label(day)} (today)" if day == today else day_label(day)
             rows.append([label, money(nano), tokens(toks), money(total)])
-        doc.append({"type": "table", "header": ["Day (UTC)", "Spent", "Tokens", "Total spent"], "rows": rows[-14:]})
+        zone = now.astimezone(sprint.tz).tzname() if sprint.tz is not None else "UTC"  # CET, PST: short
+        doc.append({"type": "table", "header": [f"Day ({zone})", "Spent", "Tokens", "Total spent"],
+                    "rows": rows[-14:]})
     for title, top in (("Top agents", story.top_agents), ("Top models", story.top_models)):
         if top:
             doc.append({"type": "paragraph", "text": title})

@@ -20,7 +20,7 @@ def burndown_series(facts: SprintFacts, now: datetime) -> tuple[str, list[str], 
     spent = sum(s.spent(unit) - s.in_sprint(unit) for s in budgeted)  # carried in from earlier sprints
     remaining: list[float | None] = []
     for day in days:
-        if day > now.date():
+        if day > facts.window.local_day(now):
             remaining.append(None)
             continue
         spent += sum((s.daily.get(day, (0, 0))[1] if unit == "usd" else s.daily.get(day, (0, 0))[0])

@@ -13,7 +13,15 @@ from bot.ledger.budgets import Status
 from bot.outbox import enqueue
 from bot.reports import blocks as bk
 from bot.reports.format import amount, day_label, money, pct, tokens
-from bot.reports.scrum.burndown import SprintWindow, StoryBurn, budget_unit, comment_doc, when, worst_projection
+from bot.reports.scrum.burndown import (
+    SprintWindow,
+    StoryBurn,
+    budget_unit,
+    comment_doc,
+    triggering_unit,
+    when,
+    worst_projection,
+)
 from bot.reports.scrum.chart import burndown_png
 from bot.reports.scrum.digest_data import DigestData, SprintFacts, load
 
@@ -65,7 +73,8 @@ def build(data: DigestData) -> Digest:
     stories = [(facts.window, s) for facts in data.sprints for s in facts.stories]
     blocks += _story_lists(stories, data)
     blocks.append(bk.divider())
-    blocks.append(bk.lines_section(f"*Biggest spenders, {span}* — {money(data.window_nano)}, "
+    unpriced = f" + {data.window_unpriced:,} unpriced" if data.window_unpriced else ""
+    blocks.append(bk.lines_section(f"*Biggest spenders, {span}* — {money(data.window_nano)}{unpriced}, "
                                    f"{tokens(data.window_tokens)} tokens", _spenders(data)))
     if data.window_unpriced:
         blocks.append(bk.context(f":warning: {data.window_unpriced:,} events of unknown models are not priced "
@@ -112,35 +121,57 @@ def _sprint_summary(facts: SprintFacts, data: DigestData) -> str:
                      f"{amount(unbudgeted, unit)} more.")
     over = sum(s.status == Status.OVER for s in stories)
     risk = sum(_at_risk(sprint, s, data) is not None for s in stories)
-    lines.append(f"{len(stories)} stories: {over} over budget, {risk} at risk.")
+    more = [f"{n} {what}" for n, what in ((sum(s.status == Status.OVERRIDDEN for s in stories), "overrun approved"),
+                                          (sum(s.status == Status.UNPRICED for s in stories), "unpriced")) if n]
+    lines.append(f"{len(stories)} stories: {over} over budget, {risk} at risk" + "".join(f", {m}" for m in more)
+                 + ".")
     return "\n".join(lines)
 
 
 def _at_risk(sprint: SprintWindow, story: StoryBurn, data: DigestData):
     if story.status not in (Status.OK, Status.WARNING):
         return None
-    projection = worst_projection(story, sprint, data.now)
+    # The dimension the digest prints for the story is the one it projects.
+    projection = worst_projection(story, sprint, data.now, triggering_unit(story))
     if projection is None or projection.rate_per_day is None or projection.pct_at_end <= 100:
         return None
     return projection
 
 
+def standing(story: StoryBurn, unit: str) -> str:
+    """`351k of 400k tokens`, `$4.10 + 2 unpriced of $5.00`: the budget that decides, in its own unit."""
+    if unit == "tokens":
+        return f"{tokens(story.spent_tokens)} of {tokens(story.budget_tokens)} tokens"
+    unpriced = f" + {story.unpriced_events:,} unpriced" if story.unpriced_events else ""
+    return f"{money(story.spent_nano)}{unpriced} of {money(story.budget_nano)}"
+
+
 def _story_lists(stories: list[tuple[SprintWindow, StoryBurn]], data: DigestData) -> list[dict]:
-    over, risk, newly = [], [], []
+    over: list[tuple] = []
+    approved: list[tuple] = []
+    unmeasured: list[tuple] = []
+    risk: list[tuple] = []
+    newly: list[tuple] = []
     for sprint, story in stories:
-        unit = "usd" if story.budget_nano else "tokens"
-        standing = f"{amount(story.spent(unit), unit)} of {amount(story.budget(unit), unit)}"
-        if story.status == Status.OVER:
-            over.append((story.spent(unit) / story.budget(unit), f"• {_link(data, story)} — {standing} "
-                                                                    f"({pct(story.spent(unit), story.budget(unit))})"))
+        unit = triggering_unit(story)
+        figures = standing(story, unit)
+        share = f"({pct(story.spent(unit), story.budget(unit))})"
+        if story.status in (Status.OVER, Status.OVERRIDDEN):
+            target = over if story.status == Status.OVER else approved
+            target.append((story.spent(unit) / story.budget(unit), f"• {_link(data, story)} — {figures} {share}"))
+        elif story.status == Status.UNPRICED:
+            unmeasured.append((story.unpriced_events, f"• {_link(data, story)} — {money(story.spent_nano)} + "
+                                                      f"{story.unpriced_events:,} unpriced of "
+                                                      f"{money(story.budget_nano)}: add prices to judge it"))
         elif (projection := _at_risk(sprint, story, data)) is not None:
             runs_out = f", runs out {when(projection.runs_out_at, data.now, data.tz)}" if projection.runs_out_at else ""
-            risk.append((projection.pct_at_end, f"• {_link(data, story)} — {standing}, projected "
+            risk.append((projection.pct_at_end, f"• {_link(data, story)} — {figures}, projected "
                                                 f"{projection.pct_at_end:.0f}% at sprint end{runs_out}"))
         if story.status == Status.WARNING and story.status_before_window in (Status.OK, Status.NO_BUDGET):
-            newly.append((0, f"• {_link(data, story)} — {standing} ({pct(story.spent(unit), story.budget(unit))})"))
+            newly.append((0, f"• {_link(data, story)} — {figures} {share}"))
     found = []
-    for title, items in (("Over budget", over), ("At risk", risk), ("Newly in warning", newly)):
+    for title, items in (("Over budget", over), ("Overrun approved", approved), ("Dollars not measured", unmeasured),
+                         ("At risk", risk), ("Newly in warning", newly)):
         if items:
             lines = [line for _, line in sorted(items, key=lambda i: -i[0])]
             found.append(bk.lines_section(f"*{title} ({len(items)})*", lines))

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.guardrails.blocks import digest_line as blocked_calls_line
-from bot.ledger.budgets import judge
+from bot.ledger.ingest import judge_story
 from bot.ledger.tables import AgentDay, Sprint, Story, StoryDay, UsageDay
 from bot.reports.scrum.burndown import SprintWindow, StoryBurn
 from bot.reports.scrum.tables import Alert
@@ -75,7 +75,7 @@ def load(session: Session, settings, now: datetime) -> DigestData:
     sprints = session.scalars(select(Sprint).where(Sprint.state == "active")
                               .order_by(Sprint.start_at, Sprint.name)).all()
     for sprint in sprints:
-        window_ = SprintWindow(sprint.name, sprint.start_at, sprint.end_at)
+        window_ = SprintWindow(sprint.name, sprint.start_at, sprint.end_at, tz)
         data.sprints.append(SprintFacts(window_, _stories(session, settings, sprint.name, window_, window)))
     first, last = window
     data.top_stories = _top(session, StoryDay.story_key, StoryDay, first, last)
@@ -115,21 +115,17 @@ def _stories(session: Session, settings, sprint_name: str, sprint: SprintWindow,
         days = daily.get(story.key, {})
         w_tokens = sum(t for d, (t, _) in days.items() if window[0] <= d <= window[1])
         w_nano = sum(n for d, (_, n) in days.items() if window[0] <= d <= window[1])
-        status = _status(story, settings, 0, 0)
+        status = judge_story(story, settings.warn_threshold).status
         burns.append(StoryBurn(
             key=story.key, summary=story.summary, assignee=story.assignee, status=status,
             budget_tokens=story.budget_tokens, budget_nano=story.budget_nano_usd,
             spent_tokens=story.spent_tokens, spent_nano=story.spent_nano_usd,
             daily={d: v for d, v in days.items() if d in sprint_days}, window_tokens=w_tokens, window_nano=w_nano,
-            status_before_window=_status(story, settings, w_tokens, w_nano),
-            top_agents=agents.get(story.key, []), top_models=models.get(story.key, [])))
+            status_before_window=judge_story(story, settings.warn_threshold,
+                                             minus={"tokens": w_tokens, "nano": w_nano, "unpriced": 0}).status,
+            top_agents=agents.get(story.key, []), top_models=models.get(story.key, []),
+            unpriced_events=story.unpriced_events, approved=bool(story.overrun_approved)))
     return burns
-
-
-def _status(story: Story, settings, minus_tokens: int, minus_nano: int):
-    return judge(budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
-                 spent_tokens=story.spent_tokens - minus_tokens, spent_nano_usd=story.spent_nano_usd - minus_nano,
-                 warn_threshold=settings.warn_threshold).status
 
 
 def _top_per_story(session: Session, column, keys: list[str]) -> dict[str, list[tuple[str, int, int]]]:
