@@ -98,7 +98,7 @@ def figures_statement():
     one = select(literal(1).label("one")).subquery()
     return (select(select(func.count()).where(_ACTIVE_BREAKER).scalar_subquery().label("breakers"),
                    _s.key, _s.budget_tokens, _s.budget_nano_usd, _s.spent_tokens, _s.spent_nano_usd, _s.events,
-                   _s.unpriced_events, _l.labels,
+                   _s.unpriced_events, _s.overrun_approved, _l.labels,
                    _rs.tokens.label("run_tokens"), _rs.nano_usd.label("run_nano"), _rs.events.label("run_events"),
                    _rs.tool_calls.label("run_tool_calls"), _rs.errors_since_ok, _rs.first_event_at,
                    *_spend_columns(), *_reserved_columns())
