@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy import select
 
-from bot.outbox import enqueue, error_from_response, register_integration, sender
+from bot.integrations.http import error_from_response
+from bot.outbox import enqueue, register_integration, sender
 from bot.outbox.tables import OutboxRow
 
 HOOK = "https://hooks.example.test/notify"

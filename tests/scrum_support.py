@@ -94,7 +94,8 @@ def drain(app, db, kind: str = "slack.message") -> list[OutboxRow]:
     done = []
     for row in rows(db, kind, "pending"):
         registration = SENDERS[row.kind]
-        ctx = SendContext(settings=settings, dry_run=is_dry_run(settings, registration.integration), now=row.created_at)
+        ctx = SendContext(settings=settings, dry_run=is_dry_run(settings, registration.integration), now=row.created_at,
+                          db=db)
         with app.app_context():
             try:
                 registration.send(row.payload, ctx)

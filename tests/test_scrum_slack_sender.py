@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 import responses
 from scrum_support import SLACK, body, drain, rows, urllib_through_requests
 from sqlalchemy import select
 
+from bot.db import get_db
 from bot.integrations.slack.sender import send_message
 from bot.integrations.slack.tables import SlackMessage
 from bot.outbox import PermanentError, RetryableError, SendContext, enqueue
@@ -40,7 +42,8 @@ def message(**extra) -> dict:
 
 def send(app, payload):
     with app.app_context():
-        return send_message(payload, SendContext(settings=app.config["SETTINGS"], dry_run=False, now=None))
+        return send_message(payload, SendContext(settings=app.config["SETTINGS"], dry_run=False, now=None,
+                                                 db=get_db(app)))
 
 
 def test_first_send_posts_and_stores_the_ts_then_a_resend_edits(app, db, slack):
@@ -173,3 +176,23 @@ def test_no_channel_anywhere_is_a_permanent_error(app):
 
     with pytest.raises(PermanentError, match="BUDGETBOT_SLACK_CHANNEL"):
         send(app, message())
+
+
+def test_a_200_answer_that_is_not_json_is_retried_not_dead_and_retry_dead_does_not_post_again(app, db, slack, cli):
+    from bot.outbox.worker import run_once
+
+    slack.post(SLACK + "chat.postMessage", status=200, body="<html>upstream proxy hiccup</html>")
+    slack.post(SLACK + "chat.postMessage", json={"ok": True, "channel": "C42", "ts": "1700.0001"})
+    with db.transaction() as session:
+        enqueue(session, "slack.message", message())
+
+    run_once(db, app.config["SETTINGS"])
+
+    (row,) = rows(db, "slack.message")
+    assert row.state == "pending" and "not JSON" in row.last_error
+    assert "refused" not in row.last_error
+    assert "re-driven 0 dead row(s)" in cli("outbox", "retry", "--dead").output
+    run_once(db, app.config["SETTINGS"], now=row.next_attempt_at)
+    assert rows(db, "slack.message")[0].state == "done"
+    assert run_once(db, app.config["SETTINGS"], now=row.next_attempt_at + timedelta(days=1)) == 0
+    assert [c.request.url for c in slack.calls] == [SLACK + "chat.postMessage"] * 2

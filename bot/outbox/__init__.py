@@ -5,8 +5,8 @@ Public API (used by every integration):
     @sender(kind, integration="jira")  registers `fn(payload: dict, ctx: SendContext) -> dict | None`
     register_integration("jira", is_configured)  an integration without credentials runs in dry-run
     SendContext.dry_run / ctx.record(method, url, json)   dry-run: record the request instead of sending
-    RetryableError(message, retry_after=None, scope="key") / PermanentError(message)   what a sender raises
-    retry_after_from(status, headers, now) / error_from_response(status, headers, message)   for HTTP answers
+    RetryableError(message, retry_after=None, scope="key", rate_limited=False) / PermanentError(message)
+HTTP answers become those errors in bot.integrations.http (one reading of Retry-After and rate-limit headers).
 The worker (`bot.outbox.worker`) claims, sends, retries and dead-letters; `budgetbot worker` runs it.
 """
 
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
+from bot.outbox.retry import backoff_delay
 from bot.outbox.rows import insert_row
 from bot.outbox.tables import OutboxRow
 
@@ -34,10 +34,8 @@ __all__ = [
     "backoff_delay",
     "dry_run_integrations",
     "enqueue",
-    "error_from_response",
     "is_dry_run",
     "register_integration",
-    "retry_after_from",
     "sender",
 ]
 
@@ -49,14 +47,17 @@ KNOWN_INTEGRATIONS = ("github", "jira", "slack")
 
 class RetryableError(Exception):
     """The far side may accept this later (5xx, 429, timeout). `retry_after` is in seconds, if it said;
-    `scope` says what the wait covers: "key" (this row), "kind", or "integration"."""
+    `scope` says what the wait covers: "key" (this row), "kind", or "integration"; `rate_limited`: the far
+    side limited us, which is not a failure of the row (it does not count towards dead-lettering)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key") -> None:
+    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key",
+                 rate_limited: bool = False) -> None:
         super().__init__(message)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
         self.retry_after = retry_after
         self.scope = scope
+        self.rate_limited = rate_limited
 
 
 class PermanentError(Exception):

@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
-    from bot.integrations.jira import escalation, fields, senders, store  # noqa: F401 - senders register on import
+    from bot.integrations.jira import escalation, fields, senders  # noqa: F401 - senders register on import
     from bot.integrations.jira.client import forget_clients, is_configured
     from bot.integrations.jira.webhook import bp
     from bot.ledger import events as hooks
@@ -20,7 +20,6 @@ def init_app(app: Flask) -> None:
     hooks.listen(hooks.BUDGET_CHANGED)(escalation.on_budget_changed)
     fields.clear_cache()
     forget_clients()
-    store.reset()
     settings = app.config["SETTINGS"]
     if settings.jira_url:
         from apscheduler.triggers.interval import IntervalTrigger

@@ -113,7 +113,7 @@ def field_map(client, settings, *, refresh: bool = False) -> FieldMap:
             raise cached[1]
         return cached[1]
     try:
-        resolved = resolve(client.request("GET", f"{client.api}/field"), settings)
+        resolved = resolve(client.fields(), settings)
     except FieldError as exc:
         with _lock:
             _cache[key] = (now + ERROR_CACHE_SECONDS, exc)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
+from typing import cast
 from urllib.error import HTTPError, URLError
 
-from flask import current_app, has_app_context
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
+from bot.integrations.http import Unavailable, error_from_response
 from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
-from bot.outbox import PermanentError, RetryableError, SendContext, sender
+from bot.outbox import PermanentError, SendContext, sender
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ HINTS = {
     "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
     "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
 }
-_databases: dict[str, Database] = {}
+ERROR_CODE = re.compile(r"^[a-z0-9_]+$")  # what Slack's `error` looks like; slack_sdk puts prose there for a bad body
 
 
 def make_client(settings) -> WebClient:
@@ -55,7 +57,7 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
     # Without an update_key, the outbox row id still makes a retried send edit instead of posting twice.
     row_id = getattr(ctx, "row_id", None)
     key = payload.get("update_key") or (f"outbox:{row_id}" if row_id is not None else None)
-    db = _database(settings)
+    db = cast(Database, ctx.db)
     earlier = _load(db, key)
     message = {"text": payload.get("text") or "", "blocks": payload.get("blocks") or None}
     image = payload.get("image")
@@ -68,14 +70,12 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
         if image:
             _upload_chart(client, db, key, channel_id, ts, earlier, image)
     except SlackApiError as exc:
-        raise _error(exc, channel) from None
+        raise _error(exc, channel, settings) from None
     except HTTPError as exc:  # the upload step talks to files.slack.com directly
-        if exc.code == 429 or exc.code >= 500:
-            raise RetryableError(f"Slack file upload answered {exc.code}",
-                                 retry_after=_retry_after(exc.headers)) from None
-        raise PermanentError(f"Slack file upload answered {exc.code}") from None
+        raise error_from_response(exc.code, dict(exc.headers or {}), "", service="Slack", where="file upload",
+                                  rate_limit_scope="kind", secrets=_secrets(settings)) from None
     except (URLError, TimeoutError, ConnectionError, SlackClientError) as exc:
-        raise RetryableError(f"Slack unreachable: {exc}") from None
+        raise Unavailable(f"Slack unreachable: {type(exc).__name__}") from None
     return {"channel": channel_id, "ts": ts}
 
 
@@ -134,36 +134,31 @@ def _record_dry_run(ctx: SendContext, settings, channel: str, earlier: SlackMess
                     "channel_id": channel, "thread_ts": ts})
 
 
-def _error(exc: SlackApiError, channel: str) -> Exception:
+def _error(exc: SlackApiError, channel: str, settings) -> Exception:
+    """Slack's answer through the HTTP base (status, Retry-After, scrubbing), with Slack's error codes on top:
+    a 429 or `ratelimited` holds every Slack message (its limits are per method), a code that may pass is
+    retried, and a 200 whose body is not JSON is transient: a proxy's page, most likely, not a refusal."""
     status = exc.response.status_code
-    code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-    if status == 429 or code == "ratelimited":
-        return RetryableError(f"Slack rate limit ({exc.response.api_url})",
-                              retry_after=_retry_after(exc.response.headers))
-    if status >= 500 or code in RETRYABLE:
-        return RetryableError(f"Slack answered {status} {code or ''}".strip(), retry_after=_retry_after(
-            exc.response.headers))
-    hint = HINTS.get(code or "", "Slack refused the request")
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    code = str(data.get("error") or "")
+    headers = dict(exc.response.headers or {})
+    if code == "ratelimited" and status != 429:
+        status = 429
+    if status >= 400:
+        hint = HINTS.get(code, "Slack refused the request").format(channel=channel)
+        return error_from_response(status, headers, code, service="Slack", where=exc.response.api_url, hint=hint,
+                                   rate_limit_scope="kind", secrets=_secrets(settings))
+    if code and not ERROR_CODE.match(code):
+        return Unavailable(f"Slack answered {exc.response.api_url} with a body that is not JSON (a proxy in the "
+                           "way, or Slack having trouble); tried again later", status=status)
+    if code in RETRYABLE:
+        return Unavailable(f"Slack answered {code}", status=status)
+    hint = HINTS.get(code, "Slack refused the request")
     return PermanentError(f"Slack error {code or status}: {hint.format(channel=channel)}")
 
 
-def _retry_after(headers) -> float | None:
-    if not headers:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _database(settings) -> Database:
-    """The app's database; senders get no session, and the store must commit right after the post."""
-    if has_app_context() and "budgetbot.db" in current_app.extensions:
-        return current_app.extensions["budgetbot.db"]
-    if settings.database_url not in _databases:
-        _databases[settings.database_url] = Database(settings.database_url)
-    return _databases[settings.database_url]
+def _secrets(settings) -> list[str]:
+    return [settings.slack_token.get_secret_value()] if settings.slack_token is not None else []
 
 
 def _load(db: Database, key: str | None) -> SlackMessage | None:
