@@ -19,7 +19,7 @@ import requests
 
 from bot.db import utcnow
 from bot.outbox import PermanentError, RetryableError
-from bot.outbox.redact import redact
+from bot.outbox.retry import redact
 
 # GitHub asks for at least a minute when a rate-limit answer does not say how long.
 RATE_LIMIT_DEFAULT_WAIT = 60.0

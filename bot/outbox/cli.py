@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.cli_main import with_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import STATES, list_rows, parse_age, purge_done, retry_dead
-from bot.outbox.redact import redact
+from bot.outbox.retry import redact
 
 
 @click.command()

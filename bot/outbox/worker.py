@@ -25,8 +25,7 @@ from bot.outbox import (
     is_dry_run,
     store,
 )
-from bot.outbox.redact import redact
-from bot.outbox.retry import retry_wait
+from bot.outbox.retry import redact, retry_wait
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")
