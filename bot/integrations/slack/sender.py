@@ -17,6 +17,7 @@ from bot.integrations.http import Unavailable, error_from_response
 from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
 from bot.outbox import PermanentError, SendContext, sender
+from bot.outbox.retry import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,18 @@ HINTS = {
     "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
     "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
 }
+
+
+class _Scrubbed(logging.Filter):
+    """slack_sdk logs a body it cannot decode verbatim; an echoed token must not reach the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+SDK_LOG = logging.getLogger("bot.integrations.slack.sdk")
+SDK_LOG.addFilter(_Scrubbed())
 ERROR_CODE = re.compile(r"^[a-z0-9_]+$")  # what Slack's `error` looks like; slack_sdk puts prose there for a bad body
 
 
@@ -44,7 +57,7 @@ def make_client(settings) -> WebClient:
     two layers of retries would multiply each other."""
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return WebClient(token=settings.slack_token.get_secret_value(), base_url=base_url, timeout=15,
-                     retry_handlers=[])
+                     retry_handlers=[], logger=SDK_LOG)
 
 
 @sender(KIND, integration="slack")
