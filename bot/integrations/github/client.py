@@ -61,7 +61,7 @@ class GitHubClient(HttpClient):
         super().__init__(settings.github_api_url, settings.github_timeout_seconds, secrets=[token], headers={
             "Authorization": f"token {token}", "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "budgetbot"})
-        self.installation_id = installation_id
+        self.installation_id, self.token = installation_id, token
 
     def create_check_run(self, repo: str, body: dict) -> dict:
         return self.call("POST", CHECK_RUNS.format(repo=repo), json=body) or {}
@@ -113,14 +113,21 @@ def _message(body: str) -> str:
 
 
 # One token per installation, kept for the process and minted again shortly before it expires (tokens live
-# an hour). The GithubIntegration that mints it is kept per App, key and API URL.
+# an hour); one client per installation and token, so its HTTP connections are reused between sends.
 _tokens: dict[tuple, tuple[str, datetime]] = {}
+_clients: dict[tuple, GitHubClient] = {}
 _lock = threading.Lock()
 
 
 def client(settings, installation_id: int) -> GitHubClient:
     """A client acting as the installation (its token minted or reused)."""
-    return GitHubClient(settings, installation_id, _token(settings, installation_id))
+    token = _token(settings, installation_id)
+    key = (settings.github_api_url, settings.github_timeout_seconds, installation_id)
+    with _lock:
+        cached = _clients.get(key)
+        if cached is None or cached.token != token:
+            cached = _clients[key] = GitHubClient(settings, installation_id, token)
+        return cached
 
 
 def _token(settings, installation_id: int) -> str:
@@ -167,3 +174,4 @@ def forget_clients() -> None:
     """Drop cached installation tokens (tests; a rotated key also gets a new cache entry by itself)."""
     with _lock:
         _tokens.clear()
+        _clients.clear()
