@@ -23,7 +23,7 @@ def health_detail(session: Session, now: datetime | None = None) -> dict:
         .group_by(OutboxRow.state)).all())
     oldest = session.scalar(select(func.min(OutboxRow.created_at))
                             .where(OutboxRow.state.in_(("pending", "sending"))))
-    detail = {
+    detail: dict[str, object] = {
         "depth": counts.get("pending", 0) + counts.get("sending", 0),
         "pending": counts.get("pending", 0),
         "sending": counts.get("sending", 0),

@@ -78,7 +78,7 @@ def resolve(fields: list[dict], settings) -> FieldMap:
     if settings.jira_spend_usd_field:
         spend_usd = _typed(find_field(fields, settings.jira_spend_usd_field, "BUDGETBOT_JIRA_SPEND_USD_FIELD"),
                            {"number"}, "BUDGETBOT_JIRA_SPEND_USD_FIELD", "USD spend")
-    warnings = []
+    warnings: list[str] = []
     points = _optional(fields, settings.jira_story_points_field, "BUDGETBOT_JIRA_STORY_POINTS_FIELD", warnings)
     sprints = [f for f in fields if (f.get("schema") or {}).get("custom") == SPRINT_TYPE]
     sprint = _as_field(sprints[0]) if len(sprints) == 1 else _optional(
