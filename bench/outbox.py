@@ -24,17 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import create_app
+from bot.app import create_app
 from bot.all_tables import metadata
 from bot.app_pricer import get_pricer
+from bot.components import registry
 from bot.db import get_db
 from bot.ledger.ingest import ingest
 from bot.ledger.usage_shapes import parse_usage_body
-from bot.outbox import enqueue, register_integration, sender
+from bot.outbox import SenderSet, enqueue
 from bot.outbox.worker import Worker
 
-register_integration("bench", lambda settings: True)
-sender("bench.noop", integration="bench")(lambda payload, ctx: None)
+BENCH = SenderSet("bench")
+BENCH.sender("bench.noop")(lambda payload, ctx: None)
 
 
 def reset(app) -> None:
@@ -88,6 +89,7 @@ def insert_cost(app, inserts: int, rounds: int) -> tuple[float, float, float]:
 
 def run(label: str, url: str, rows: int, inserts: int, rounds: int) -> None:
     app = create_app({"database_url": url, "log_level": "WARNING"})
+    registry(app).add_integration("bench", lambda settings: True, BENCH)
     with app.app_context():
         rate, sent = drain_rate(app, rows)
         base, added, call = insert_cost(app, inserts, rounds)

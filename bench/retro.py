@@ -136,7 +136,7 @@ def peak_rss_mib() -> float:
 
 def measure(path: Path, traced: bool) -> dict:
     """Run in a fresh process: time (or trace the memory of) the retro of the last sprint, and an export."""
-    from bot import create_app
+    from bot.app import create_app
     from bot.app_pricer import get_pricer
     from bot.db import get_db
     from bot.reports.export import export_lines, reading_session

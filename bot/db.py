@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -79,11 +80,14 @@ def _sqlite_begin_immediate(connection) -> None:
 
 
 class Database:
-    """The engine and session factory of one app."""
+    """The engine and session factory of one app. Its sessions carry the app's registry and event bus
+    (`session.info`), so what the ledger announces reaches that app's listeners and no other's."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, registry: Any = None) -> None:
         self.engine = make_engine(url)
-        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.registry = registry
+        info = {"events": registry.events} if registry is not None else {}
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False, info=info)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -95,8 +99,8 @@ class Database:
         self.engine.dispose()
 
 
-def init_app(app: Flask) -> None:
-    app.extensions["budgetbot.db"] = Database(app.config["SETTINGS"].database_url)
+def init_app(app: Flask, registry: Any = None) -> None:
+    app.extensions["budgetbot.db"] = Database(app.config["SETTINGS"].database_url, registry)
 
 
 def get_db(app: Flask | None = None) -> Database:

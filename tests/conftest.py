@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pg_database import own_database
 from sqlalchemy import text
 
-from bot import create_app
+from bot.app import create_app
 from bot.all_tables import metadata
 from bot.db import get_db, make_engine
 
@@ -106,7 +106,7 @@ def auth(db) -> dict:
 @pytest.fixture
 def cli(db_url, monkeypatch):
     """Run `budgetbot ...` against the test database: cli("status", "PROJ-1") -> click Result."""
-    from bot.cli_main import main
+    from bot.cli.main import main
 
     monkeypatch.setenv("BUDGETBOT_DATABASE_URL", db_url)
     runner = CliRunner()

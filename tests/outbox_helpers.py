@@ -6,22 +6,39 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 from sqlalchemy import select
 
+from bot import components
+from bot.components import Component, registry
 from bot.integrations.http import error_from_response
-from bot.outbox import enqueue, register_integration, sender
+from bot.outbox import SenderSet, enqueue
 from bot.outbox.tables import OutboxRow
 
 HOOK = "https://hooks.example.test/notify"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-register_integration("testhook", lambda settings: True)
-register_integration("othertest", lambda settings: True)
-register_integration("nocredentials", lambda settings: False)
+TESTHOOK, OTHERTEST, NOCREDENTIALS = SenderSet("testhook"), SenderSet("othertest"), SenderSet("nocredentials")
 
 
-@sender("test.notify", integration="testhook")
+@pytest.fixture(autouse=True)
+def test_senders(app, monkeypatch):
+    """The test integrations, registered like a real integration's senders: on the test's app, and (as a
+    component) on every app the test builds besides, such as the one a CLI command makes."""
+    monkeypatch.setattr(components, "COMPONENTS", (*components.COMPONENTS, "outbox_helpers"))
+    return register_test_senders(app)
+
+
+def register_test_senders(app, reg=None):
+    reg = reg or registry(app)
+    reg.add_integration("testhook", lambda settings: True, TESTHOOK)
+    reg.add_integration("othertest", lambda settings: True, OTHERTEST)
+    reg.add_integration("nocredentials", lambda settings: False, NOCREDENTIALS)
+    return reg
+
+
+@TESTHOOK.sender("test.notify")
 def notify(payload: dict, ctx) -> dict | None:
     """Like a real integration's sender: one POST, errors classified from the HTTP answer."""
     if ctx.dry_run:
@@ -33,10 +50,10 @@ def notify(payload: dict, ctx) -> dict | None:
     return {"status": response.status_code}
 
 
-sender("test.unconfigured", integration="nocredentials")(notify)
+NOCREDENTIALS.sender("test.unconfigured")(notify)
 
 
-@sender("test.other", integration="othertest")
+@OTHERTEST.sender("test.other")
 def other(payload: dict, ctx) -> None:
     requests.post(HOOK.replace("notify", "other"), json=payload, timeout=5)
 
@@ -59,7 +76,10 @@ class Recorder:
 
 
 RECORDER = Recorder()
-sender("test.record", integration="othertest")(lambda payload, ctx: RECORDER(payload, ctx))
+OTHERTEST.sender("test.record")(lambda payload, ctx: RECORDER(payload, ctx))
+
+
+component = Component("outbox-tests", register_test_senders)
 
 
 class Clock:

@@ -11,10 +11,11 @@ import requests
 from sqlalchemy import select
 
 from bot.app_pricer import get_pricer
+from bot.components import registry
 from bot.ledger.ingest import ingest
 from bot.ledger.tables import Sprint, Story
 from bot.ledger.usage_shapes import parse_usage_body
-from bot.outbox import SENDERS, PermanentError, RetryableError, SendContext, is_dry_run
+from bot.outbox import PermanentError, RetryableError, SendContext
 from bot.outbox.tables import OutboxRow
 
 SLACK = "https://slack.test/api/"
@@ -93,9 +94,9 @@ def drain(app, db, kind: str = "slack.message") -> list[OutboxRow]:
     settings = app.config["SETTINGS"]
     done = []
     for row in rows(db, kind, "pending"):
-        registration = SENDERS[row.kind]
-        ctx = SendContext(settings=settings, dry_run=is_dry_run(settings, registration.integration), now=row.created_at,
-                          db=db)
+        registration = registry(app).senders[row.kind]
+        ctx = SendContext(settings=settings, dry_run=registry(app).is_dry_run(settings, registration.integration),
+                          now=row.created_at, db=db)
         with app.app_context():
             try:
                 registration.send(row.payload, ctx)

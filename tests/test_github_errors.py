@@ -111,14 +111,14 @@ def test_the_outbox_keeps_a_502_pending_and_kills_a_404(client, app, db):
 
 
 def test_a_malformed_private_key_is_a_permanent_configuration_error(db_url):
-    from bot import create_app
+    from bot.app import create_app
     from bot.db import get_db
 
     app = create_app(github_settings(db_url, github_private_key="not a key"))
     try:
-        with responses.RequestsMock(assert_all_requests_are_fired=False):
-            with pytest.raises(PermanentError, match="private key"):
-                github_client.client(app.config["SETTINGS"], 1).create_check_run(REPO, {})
+        with responses.RequestsMock(assert_all_requests_are_fired=False), \
+                pytest.raises(PermanentError, match="private key"):
+            github_client.client(app.config["SETTINGS"], 1).create_check_run(REPO, {})
     finally:
         get_db(app).dispose()
 
@@ -144,7 +144,7 @@ def test_the_installation_token_is_reused_until_it_expires(client, app, time_mac
 def test_the_private_key_can_come_from_a_file(db_url, tmp_path):
     from github_support import app_key
 
-    from bot import create_app
+    from bot.app import create_app
     from bot.db import get_db
 
     path = tmp_path / "app.pem"

@@ -8,7 +8,7 @@ import pytest
 from github_support import REPO_ID, SECRET, SHA, deliver, fixture, github_settings, pr_event
 from sqlalchemy import delete, func, select
 
-from bot import create_app
+from bot.app import create_app
 from bot.db import get_db
 from bot.integrations.deliveries import Delivery
 from bot.integrations.github.tables import (

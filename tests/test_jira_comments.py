@@ -7,7 +7,7 @@ import responses
 from jira_support import JIRA, body, drain, fixture_copy, jira_settings
 from sqlalchemy import select
 
-from bot import create_app
+from bot.app import create_app
 from bot.db import get_db
 from bot.integrations.jira.render import escape_wiki
 from bot.integrations.jira.tables import JiraComment

@@ -9,7 +9,7 @@ import responses
 from jira_support import BUDGET_ID, JIRA, SPEND_ID, body, calls, drain, field_list, fixture_copy, jira_settings, use
 from sqlalchemy import select
 
-from bot import create_app
+from bot.app import create_app
 from bot.db import get_db
 from bot.integrations.jira.reconcile import reconcile, run
 from bot.integrations.jira.tables import JiraIssue

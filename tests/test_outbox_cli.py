@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 import responses
-from outbox_helpers import HOOK, T0, add, row, rows
+from outbox_helpers import HOOK, T0, add, register_test_senders, row, rows, test_senders
 
-from bot import create_app
+from bot.app import create_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import parse_age
 from bot.outbox.worker import run_once
@@ -28,6 +28,7 @@ def test_dead_rows_survive_a_restart_and_retry_dead_redrives_them(db, db_url, se
     db.dispose()
 
     restarted = create_app({"database_url": db_url})  # a new process, same database
+    register_test_senders(restarted)
     listed = cli("outbox", "list", "--state", "dead").output
     assert f"{first:>6}  dead" in listed and "HTTP 401: " in listed and "check the credentials" in listed
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 import responses
-from outbox_helpers import HOOK, RECORDER, T0, Clock, add, row, rows
+from outbox_helpers import HOOK, RECORDER, T0, Clock, add, row, rows, test_senders
 
 from bot.outbox import enqueue
 from bot.outbox.worker import Worker, run_once, stop_on_signals

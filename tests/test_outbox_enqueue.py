@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from outbox_helpers import RECORDER, T0, add, row, rows
+from outbox_helpers import RECORDER, T0, add, row, rows, test_senders
 
 from bot.app_pricer import get_pricer
 from bot.db import utcnow
 from bot.ledger.ingest import ingest
 from bot.ledger.usage_shapes import parse_usage_body
-from bot.outbox import SendContext, enqueue, sender
+from bot.outbox import SendContext, SenderSet, enqueue
 from bot.outbox.worker import run_once
 
 
@@ -72,15 +72,17 @@ def test_enqueue_from_a_spend_listener_commits_with_the_usage_event(app, db):
     assert [(r.kind, r.coalesce_key) for r in rows(db)] == [("test.notify", "jira-spend:PROJ-1")]
 
 
-def test_a_sender_can_keep_state_in_its_own_transaction(db, settings):
+def test_a_sender_can_keep_state_in_its_own_transaction(db, settings, test_senders):
     seen: list[tuple] = []
+    stateful_senders = SenderSet("othertest")
 
-    @sender("test.stateful", integration="othertest")
+    @stateful_senders.sender("test.stateful")
     def stateful(payload: dict, ctx: SendContext) -> dict:
         with ctx.db.transaction() as session:  # no transaction of the worker is open meanwhile
             seen.append((ctx.row_id, ctx.attempt, len(rows(ctx.db)), session is not None))
         return {"comment_id": "10042"}
 
+    test_senders.add_senders(stateful_senders)
     row_id = add(db, kind="test.stateful")
 
     assert run_once(db, settings, now=utcnow()) == 1

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 import responses
-from outbox_helpers import HOOK, T0, add, row, rows
+from outbox_helpers import HOOK, OTHERTEST, T0, add, row, rows, test_senders
 
-from bot.outbox import RetryableError, sender
+from bot.outbox import RetryableError
 from bot.outbox.worker import run_once
 
 CAP = 3600  # the default BUDGETBOT_OUTBOX_BACKOFF_CAP_SECONDS
@@ -21,7 +21,7 @@ def settings(app):
     return app.config["SETTINGS"]
 
 
-@sender("test.odd_wait", integration="othertest")
+@OTHERTEST.sender("test.odd_wait")
 def odd_wait(payload: dict, ctx) -> None:
     """A sender that says an absurd wait itself (a bug, or an upstream library passing a header on)."""
     if payload.get("wait") is not None and ctx.attempt == 1:

@@ -12,7 +12,7 @@ import pytest
 import responses
 from github_support import FakeGitHub, deliver, github_settings, pr_event, url
 from jira_support import JIRA, SPEND_ID, field_list, jira_settings, use
-from outbox_helpers import HOOK, add
+from outbox_helpers import HOOK, add, test_senders
 from scrum_support import SLACK, urllib_through_requests
 from sqlalchemy import select
 

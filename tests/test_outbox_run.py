@@ -11,9 +11,11 @@ import threading
 import time
 import urllib.request
 
-from outbox_helpers import add, rows
+from outbox_helpers import add, rows, test_senders
 
 from bot.all_tables import metadata
+from bot.app import create_app
+from bot.components import registry
 from bot.config import Settings
 from bot.db import make_engine
 from bot.processes.supervisor import Supervisor, banner
@@ -25,8 +27,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def dry_banner(settings: Settings) -> list[str]:
+    return banner(settings, registry(create_app(settings)).dry_run_integrations(settings))
+
+
 def test_banner_says_dry_run_when_nothing_is_configured():
-    lines = banner(Settings(database_url="postgresql+psycopg://bot:s3cret@db/budgetbot"))
+    lines = dry_banner(Settings(database_url="postgresql+psycopg://bot:s3cret@db/budgetbot"))
 
     assert lines[0] == "database postgresql+psycopg://bot:***@db/budgetbot"  # never the password
     assert lines[1].startswith("DRY-RUN mode for github, jira")
@@ -34,7 +40,7 @@ def test_banner_says_dry_run_when_nothing_is_configured():
 
 
 def test_banner_names_the_dry_run_setting():
-    assert "BUDGETBOT_DRY_RUN=1" in banner(Settings(dry_run=True))[1]
+    assert "BUDGETBOT_DRY_RUN=1" in dry_banner(Settings(dry_run=True))[1]
 
 
 def test_supervisor_prefixes_output_and_stops_the_others_when_one_exits():
@@ -61,7 +67,7 @@ def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path,
 
     local = Database(url)
     add(local, kind="nobody.handles.this")  # the worker proves it ran by dead-lettering this row
-    process = subprocess.Popen([sys.executable, "-c", "from bot.cli_main import main; main(prog_name='budgetbot')",
+    process = subprocess.Popen([sys.executable, "-c", "from bot.cli.main import main; main(prog_name='budgetbot')",
                                 "run", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
     output = Output(process)

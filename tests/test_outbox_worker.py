@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import responses
-from outbox_helpers import HOOK, T0, Clock, add, row, rows
+from outbox_helpers import HOOK, T0, Clock, add, row, rows, test_senders
 
 from bot.outbox.worker import Worker, run_once
 

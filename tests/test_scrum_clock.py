@@ -12,8 +12,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from scrum_support import rows
 from sqlalchemy import select
 
+from bot.components import registry
 from bot.processes import clock as clock_module
-from bot.processes.clock import JOBS, Clock, build_scheduler, latest_fire, register_job, start
+from bot.processes.clock import Clock, build_scheduler, latest_fire
 from bot.processes.tables import ClockLock, ClockRun
 
 FRIDAY_9 = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)  # 09:00 in Berlin (winter time)
@@ -23,14 +24,6 @@ MONDAY_9 = datetime(2026, 3, 30, 7, 0, tzinfo=UTC)  # 09:00 in Berlin (summer ti
 @pytest.fixture
 def settings_overrides(db_url):
     return {"database_url": db_url, "timezone": "Europe/Berlin", "clock_lease_seconds": 90}
-
-
-@pytest.fixture(autouse=True)
-def _no_registered_jobs():
-    saved = list(JOBS)
-    JOBS.clear()
-    yield
-    JOBS[:] = saved
 
 
 def digests(db) -> list[str]:
@@ -128,8 +121,8 @@ def test_a_first_start_after_nine_does_not_send_a_digest(app, db):
 
 def test_registered_jobs_run_in_the_clock_and_a_failing_job_does_not_stop_it(app, db):
     calls = []
-    register_job("jira_reconcile", lambda app_: calls.append(app_), IntervalTrigger(minutes=15))
-    register_job("broken", lambda app_: 1 / 0, lambda settings: IntervalTrigger(minutes=5))
+    registry(app).add_job("jira_reconcile", lambda app_: calls.append(app_), IntervalTrigger(minutes=15))
+    registry(app).add_job("broken", lambda app_: 1 / 0, lambda settings: IntervalTrigger(minutes=5))
 
     clock = Clock(app)
     scheduler = build_scheduler(app, clock=clock)
@@ -150,8 +143,9 @@ def test_the_anomaly_scan_is_a_clock_job(app, db, monkeypatch):
     assert seen == [app.config["SETTINGS"]]
 
 
-def test_start_runs_in_the_background_and_shutdown_frees_the_lease(app, db):
-    scheduler = start(app)
+def test_the_scheduler_runs_in_the_background_and_shutdown_frees_the_lease(app, db):
+    scheduler = build_scheduler(app)
+    scheduler.start()
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not scheduler.budgetbot_clock.leader:

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from bot.cli_main import with_app
+from bot.cli.app import with_app
 from bot.db import get_db, utcnow
 from bot.guardrails.tables import Breaker
 from bot.ledger.keys import InvalidStoryKey, normalize_key

@@ -141,7 +141,3 @@ def preflight():
     with get_db().session_factory() as session:
         reasons = check(session, request, current_app.config["SETTINGS"])
     return jsonify(decision=decide(reasons), reasons=[asdict(r) for r in reasons])
-
-
-def init_app(app) -> None:
-    app.register_blueprint(bp)

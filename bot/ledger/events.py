@@ -1,16 +1,28 @@
-"""In-transaction notifications: integrations react to spend or budget changes by enqueuing outbox rows."""
+"""Domain events: what the ledger announces inside the transaction that made a change.
+
+Integrations and reports subscribe (on their app's `EventBus`); the ledger never knows who listens. The bus
+travels with the session (`session.info["events"]`, set by the app's `Database`), so a session made without
+an app announces to nobody, and two apps in one process never hear each other.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from bot.ledger.budgets import Status
 from bot.ledger.tables import Story
+
+SPEND_CHANGED = "spend_changed"  # a list of StoryChange: the stories whose totals moved
+BUDGET_CHANGED = "budget_changed"  # a list of one StoryChange: the story whose budget was set
+USAGE_RECORDED = "usage_recorded"  # the ledger rows (dicts, as inserted) of the events just accepted
+RUNS_UPDATED = "runs_updated"  # a RollupTotals: the run and (day, agent) totals the batch moved
+BUS_KEY = "events"
 
 
 @dataclass(frozen=True)
@@ -33,27 +45,35 @@ class StoryChange:
         return self.before == Status.OVER and self.after != Status.OVER
 
 
-Listener = Callable[[Session, list[StoryChange]], None]
-SPEND_CHANGED = "spend_changed"  # listeners get the StoryChanges of the stories whose totals moved
-BUDGET_CHANGED = "budget_changed"  # the StoryChange of a story whose budget was set
-USAGE_RECORDED = "usage_recorded"  # the ledger rows (dicts, as inserted) of the events just accepted
-_listeners: dict[str, list[Listener]] = defaultdict(list)
+@dataclass(frozen=True)
+class RollupTotals:
+    """The inputs of the ingest-time anomaly rules: the batch's runs and (day, agent) rows as they now stand."""
+
+    runs: list[Any]  # scrum_runs rows
+    agent_days: list[tuple]  # (day, agent, nano_usd)
 
 
-def listen(event: str) -> Callable[[Listener], Listener]:
-    """Register a listener; it runs inside the transaction that made the change, so what it enqueues
+Listener = Callable[[Session, Any], None]
+
+
+class EventBus:
+    """Listeners per event. A listener runs inside the transaction that made the change, so what it enqueues
     commits (or rolls back) together with that change."""
 
-    def register(listener: Listener) -> Listener:
-        if listener not in _listeners[event]:
-            _listeners[event].append(listener)
-        return listener
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
 
-    return register
+    def listen(self, event: str, listener: Listener) -> None:
+        if listener not in self._listeners[event]:
+            self._listeners[event].append(listener)
+
+    def emit(self, event: str, session: Session, payload: Any) -> None:
+        for listener in self._listeners.get(event, ()):
+            listener(session, payload)
 
 
-def emit(event: str, session: Session, changes: list) -> None:
-    if not changes:
-        return
-    for listener in _listeners[event]:
-        listener(session, changes)
+def emit(event: str, session: Session, payload: Any) -> None:
+    """Announce `payload` to the listeners of the session's app; nothing to announce, nothing is called."""
+    bus = session.info.get(BUS_KEY)
+    if bus is not None and payload:
+        bus.emit(event, session, payload)

@@ -11,9 +11,10 @@ from sqlalchemy import Row, delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.ledger import events as hooks
-from bot.ledger import rollups as scrum_rollups
+from bot.ledger import events as domain
+from bot.ledger import rollups
 from bot.ledger.budgets import judge, usd_to_nano
+from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
 from bot.ledger.tables import Story, StoryDay, UsageEvent
@@ -42,7 +43,7 @@ class EventResult:
 @dataclass(frozen=True)
 class IngestResult:
     events: list[EventResult]
-    changes: list[hooks.StoryChange]  # stories whose totals moved, with their status before and after
+    changes: list[StoryChange]  # stories whose totals moved, with their status before and after
 
 
 def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_threshold: Decimal,
@@ -81,9 +82,10 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
                                    row["priced"] if is_new else None, event.story))
         inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
     changes = _apply_totals(session, fresh, warn_threshold)
-    scrum_rollups.apply(session, fresh)  # per agent/model/run rollups + ingest-time anomaly rules
-    hooks.emit(hooks.USAGE_RECORDED, session, fresh)
-    hooks.emit(hooks.SPEND_CHANGED, session, changes)
+    totals = rollups.apply(session, fresh)  # per agent/model/run rollups
+    domain.emit(domain.USAGE_RECORDED, session, fresh)
+    domain.emit(domain.RUNS_UPDATED, session, totals)
+    domain.emit(domain.SPEND_CHANGED, session, changes)
     return IngestResult(results, changes)
 
 
@@ -120,7 +122,7 @@ def _check_duplicates(session: Session, events: list[UsageEventIn], hashes: dict
             raise EventConflict(index, event.event_id)
 
 
-def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -> list[hooks.StoryChange]:
+def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -> list[StoryChange]:
     stories: dict[str, dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0,
                                                    "first": None, "last": None})
     days: dict[tuple[str, object], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
@@ -145,7 +147,7 @@ def _apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal) -
     changes = []
     for story in updated:
         before = judge_story(story, warn_threshold, minus=stories[story.key]).status
-        changes.append(hooks.StoryChange(story, before, judge_story(story, warn_threshold).status))
+        changes.append(StoryChange(story, before, judge_story(story, warn_threshold).status))
     return changes
 
 
@@ -197,7 +199,7 @@ def judge_story(story: Story, warn_threshold: Decimal, minus: dict | None = None
 
 
 def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | None,
-               warn_threshold: Decimal, *, clear_missing: bool = False) -> hooks.StoryChange:
+               warn_threshold: Decimal, *, clear_missing: bool = False) -> StoryChange:
     """Set a story's budget. Unless `clear_missing`, a part not given (None) keeps its old value."""
     story = session.get(Story, key, with_for_update=True)
     if story is None:
@@ -210,8 +212,8 @@ def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | N
     if nano_usd is not None or clear_missing:
         story.budget_nano_usd = nano_usd
     session.flush()
-    change = hooks.StoryChange(story, before, judge_story(story, warn_threshold).status)
-    hooks.emit(hooks.BUDGET_CHANGED, session, [change])
+    change = StoryChange(story, before, judge_story(story, warn_threshold).status)
+    domain.emit(domain.BUDGET_CHANGED, session, [change])
     return change
 
 

@@ -1,7 +1,7 @@
-"""Scrum rollups: sums per UTC day/story/agent/model, per day/agent and per run, kept at ingest, rebuildable.
+"""Rollups: sums per UTC day/story/agent/model, per day/agent and per run, kept at ingest, rebuildable.
 
 `apply(session, rows)` is called by `bot.ledger.ingest` with the rows it just inserted (the dicts
-`ledger._row` builds), inside its transaction: the rollups can then never disagree with the ledger.
+`ingest._row` builds), inside its transaction: the rollups can then never disagree with the ledger.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, case, delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.ledger.events import RollupTotals
 from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
 from bot.upsert import BulkInsert, is_postgres
 
@@ -20,11 +21,11 @@ _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
 _RUN_SUMS = ("nano_usd", "tokens", "events", "tool_calls", "errors")
 
 
-def apply(session: Session, rows: list[dict], settings=None) -> None:
-    """Add freshly inserted ledger rows to the rollups, then judge the ingest-time anomaly rules (run cost,
-    runaway runs, an agent's share of the daily budget) on the totals the upserts return: no ledger scan."""
+def apply(session: Session, rows: list[dict]) -> RollupTotals | None:
+    """Add freshly inserted ledger rows to the rollups. Returns the run and (day, agent) totals as the upserts
+    left them, so the ingest-time anomaly rules need no query of their own."""
     if not rows:
-        return
+        return None
     days: dict[tuple, list[int]] = {}
     agents: dict[tuple, list[int]] = {}
     runs: dict[str, dict] = {}
@@ -47,11 +48,7 @@ def apply(session: Session, rows: list[dict], settings=None) -> None:
             _add_to_run(runs, row, occurred, tokens, error)
     _upsert_days(session, days)
     agent_totals = _upsert_agent_days(session, agents)
-    run_totals = _upsert_runs(session, runs)
-
-    from bot.reports.scrum.alerts import check_ingest  # late: alerts imports the outbox, which must not load at import
-
-    check_ingest(session, run_totals, agent_totals, settings)
+    return RollupTotals(runs=_upsert_runs(session, runs), agent_days=agent_totals)
 
 
 def _add_to_run(runs: dict, row: dict, occurred: datetime, tokens: int, error: bool) -> None:

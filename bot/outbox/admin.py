@@ -31,9 +31,9 @@ def health_detail(session: Session, now: datetime | None = None) -> dict:
         "oldest_pending_age_seconds": None if oldest is None else round(_age(now, oldest), 1),
     }
     if has_app_context():
-        from bot.outbox import dry_run_integrations
+        from bot.components import registry
 
-        detail["dry_run"] = dry_run_integrations(current_app.config["SETTINGS"])
+        detail["dry_run"] = registry().dry_run_integrations(current_app.config["SETTINGS"])
     return detail
 
 

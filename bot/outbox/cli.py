@@ -11,7 +11,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from bot.cli_main import with_app
+from bot.cli.app import with_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import STATES, list_rows, parse_age, purge_done, retry_dead
 from bot.outbox.retry import redact
@@ -142,15 +142,18 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
 @with_app
 def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...]) -> None:
     """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
-    from bot.processes.supervisor import PROCESSES, RunOptions, Supervisor, banner
+    from bot.components import registry
+    from bot.processes.supervisor import RunOptions, Supervisor, banner
 
-    unknown = sorted(set(only) - PROCESSES.keys())
+    processes = registry(app).processes
+    unknown = sorted(set(only) - processes.keys())
     if unknown:
-        raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(PROCESSES)}")
+        raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(processes)}")
     options = RunOptions(host, port, gunicorn)
-    commands = {name: argv(options) for name, argv in PROCESSES.items() if not only or name in only}
+    commands = {name: argv(options) for name, argv in processes.items() if not only or name in only}
     log = logging.getLogger("bot.run")
-    for line in banner(app.config["SETTINGS"]):
+    settings = app.config["SETTINGS"]
+    for line in banner(settings, registry(app).dry_run_integrations(settings)):
         log.warning(line) if line.startswith("DRY-RUN") else log.info(line)
     log.info("starting %s; web on http://%s:%s", ", ".join(commands), host, port)
     supervisor = Supervisor(commands, out=lambda line: click.echo(line))
@@ -186,7 +189,3 @@ def _as_dict(row) -> dict:
             "created_at": iso(row.created_at), "finished_at": iso(row.finished_at),
             "payload": row.payload, "dry_run_requests": row.dry_run_request, "result": row.result}
 
-
-def register_commands(main: click.Group) -> None:
-    for command in (worker, outbox, run):
-        main.add_command(command)

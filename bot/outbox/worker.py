@@ -15,17 +15,12 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from functools import partial
 
+from bot.components import Registry
 from bot.db import Database, utcnow
-from bot.outbox import (
-    SENDERS,
-    PermanentError,
-    RetryableError,
-    SendContext,
-    dry_run_integrations,
-    is_dry_run,
-    store,
-)
+from bot.outbox import store
+from bot.outbox.errors import PermanentError, RetryableError
 from bot.outbox.retry import redact, retry_wait
+from bot.outbox.sending import SendContext
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")
@@ -38,6 +33,8 @@ class Worker:
     def __init__(self, db: Database, settings, *, clock: Callable[[], datetime] = utcnow,
                  rand: Callable[[], float] = random.random, name: str | None = None) -> None:
         self.db, self.settings, self.clock, self.rand = db, settings, clock, rand
+        # The senders of the app this database belongs to (a bare Database has none: every row would go dead).
+        self.registry: Registry = db.registry or Registry()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
         self.paused: dict[str, datetime] = {}  # kind -> until: a limit wider than one key is in force
@@ -48,7 +45,7 @@ class Worker:
         log.info("outbox worker %s started (lease %ss, %s tries, batch %s)", self.name,
                  self.settings.outbox_lease_seconds, self.settings.outbox_max_attempts,
                  self.settings.outbox_batch_size)
-        dry = dry_run_integrations(self.settings)
+        dry = self.registry.dry_run_integrations(self.settings)
         if dry:
             log.warning("DRY-RUN for %s: requests are recorded on the rows, not sent "
                         "(see `budgetbot outbox list --dry-run`)", ", ".join(dry))
@@ -135,12 +132,12 @@ class Worker:
         return sent + self._record(done, failed, released)
 
     def _send(self, row: Claimed, dry_runs: dict[str, bool]) -> tuple[list | None, dict | None] | Exception:
-        registration = SENDERS.get(row.kind)
+        registration = self.registry.senders.get(row.kind)
         if registration is None:
             return PermanentError(f"no sender registered for kind {row.kind!r}: is the integration's component "
-                                  "listed in bot.COMPONENTS?")
+                                  "listed in bot.components.COMPONENTS?")
         if registration.integration not in dry_runs:
-            dry_runs[registration.integration] = is_dry_run(self.settings, registration.integration)
+            dry_runs[registration.integration] = self.registry.is_dry_run(self.settings, registration.integration)
         ctx = SendContext(settings=self.settings, dry_run=dry_runs[registration.integration], now=self.clock(),
                           row_id=row.id, attempt=row.attempts, db=self.db)
         try:
@@ -217,7 +214,7 @@ class Worker:
         log.warning("outbox row %s (%s) attempt %s %s, next try in %.0fs: %s", row.id, row.kind, row.attempts,
                     "rate limited" if limited else "failed", (due - now).total_seconds(), message)
         if isinstance(exc, RetryableError) and exc.scope != "key":
-            registration = SENDERS.get(row.kind)
+            registration = self.registry.senders.get(row.kind)
             scope = (f"kind:{row.kind}" if exc.scope == "kind" or registration is None
                      else f"integration:{registration.integration}")
             store.hold(session, [scope], due, message, now)
@@ -228,9 +225,9 @@ class Worker:
         "integration" limit) or, for a recorded "integration" limit, the integration's name."""
         if scope == "kind":
             return [name]
-        registration = SENDERS.get(name)
+        registration = self.registry.senders.get(name)
         integration = registration.integration if registration is not None else name
-        return sorted(k for k, r in SENDERS.items() if r.integration == integration) or [name]
+        return self.registry.kinds_of(integration) or [name]
 
 
 def run_once(db: Database, settings, now: datetime | None = None) -> int:

@@ -1,8 +1,8 @@
 """The clock: APScheduler jobs in BUDGETBOT_TIMEZONE. Only the clock holding the database lease acts; a cron run
 missed while no clock was up is caught up once; jobs only compute and enqueue (the outbox sends).
 
-`budgetbot clock` runs it alone; `budgetbot run` calls `start(app)`. Other components add periodic jobs to `JOBS`
-(or `register_job`) as (name, fn(app), trigger), the trigger being an APScheduler trigger or fn(settings) -> one.
+`budgetbot clock` runs it. Components add periodic jobs on their app's registry
+(`registry.add_job(name, fn(app), trigger)`), the trigger being an APScheduler trigger or fn(settings) -> one.
 """
 
 from __future__ import annotations
@@ -26,52 +26,31 @@ from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.components import registry
 from bot.db import get_db, utcnow
 from bot.processes.tables import ClockLock, ClockRun
 
 log = logging.getLogger(__name__)
 LOCK = "clock"
-JOBS: list[tuple[str, Callable[[Flask], object], BaseTrigger | Callable[[object], BaseTrigger]]] = []
-
-
-def register_job(name: str, fn: Callable[[Flask], object], trigger) -> None:
-    """Add a periodic job (e.g. the Jira reconcile every 15 minutes); registering a name again replaces it."""
-    JOBS[:] = [job for job in JOBS if job[0] != name]
-    JOBS.append((name, fn, trigger))
+DEFAULT_GRACE_SECONDS = 300
 
 
 @dataclass(frozen=True)
-class Job:
+class ScheduledJob:
     name: str
     fn: Callable[[Flask], object]
     trigger: BaseTrigger
     grace_seconds: int  # how late a missed run may still start (APScheduler misfire grace and our catch-up)
 
 
-def digest_job(app: Flask) -> None:
-    from bot.reports.scrum.digest import run
-
-    with get_db(app).transaction() as session:
-        run(session, app.config["SETTINGS"])
-
-
-def anomaly_scan_job(app: Flask) -> None:
-    from bot.reports.scrum.alerts import scan
-
-    with get_db(app).transaction() as session:
-        scan(session, app.config["SETTINGS"])
-
-
-def jobs(settings) -> list[Job]:
-    tz = ZoneInfo(settings.timezone)
-    hour, minute = (int(part) for part in settings.digest_time.split(":"))
-    found = [Job("digest", digest_job, CronTrigger(day_of_week=settings.digest_days, hour=hour, minute=minute,
-                                                   timezone=tz), int(settings.digest_catch_up_hours * 3600)),
-             Job("anomaly_scan", anomaly_scan_job, IntervalTrigger(minutes=settings.anomaly_scan_minutes, timezone=tz),
-                 60)]
-    for name, fn, trigger in JOBS:
-        trigger = trigger if isinstance(trigger, BaseTrigger) else trigger(settings)
-        found.append(Job(name, fn, trigger, 300))
+def jobs(app: Flask) -> list[ScheduledJob]:
+    """The jobs the app's components registered, each trigger built for the app's settings."""
+    settings = app.config["SETTINGS"]
+    found = []
+    for job in registry(app).jobs.values():
+        trigger = job.trigger if isinstance(job.trigger, BaseTrigger) else job.trigger(settings)
+        grace = job.grace_seconds(settings) if callable(job.grace_seconds) else job.grace_seconds
+        found.append(ScheduledJob(job.name, job.fn, trigger, DEFAULT_GRACE_SECONDS if grace is None else grace))
     return found
 
 
@@ -84,7 +63,7 @@ class Clock:
         self.db = get_db(app)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leader = False
-        self.jobs = {job.name: job for job in jobs(self.settings)}
+        self.jobs = {job.name: job for job in jobs(app)}
 
     def acquire(self, now: datetime | None = None) -> bool:
         """Take the lease if it is free or expired, or renew ours. True when this clock may act."""
@@ -186,11 +165,4 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
                           misfire_grace_time=job.grace_seconds)
     scheduler.add_listener(lambda event: clock.release(), EVENT_SCHEDULER_SHUTDOWN)
     scheduler.budgetbot_clock = clock
-    return scheduler
-
-
-def start(app: Flask) -> BaseScheduler:
-    """Start the clock in background threads (for `budgetbot run`); call `.shutdown()` on the result to stop."""
-    scheduler = build_scheduler(app)
-    scheduler.start()
     return scheduler

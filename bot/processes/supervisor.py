@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("bot.run")
 STOP_GRACE_SECONDS = 10.0
-BUDGETBOT = "from bot.cli_main import main; main(prog_name='budgetbot')"
+BUDGETBOT = "from bot.cli.main import main; main(prog_name='budgetbot')"
 
 
 @dataclass(frozen=True)
@@ -26,29 +26,19 @@ class RunOptions:
     gunicorn: bool
 
 
-# name -> argv of the process, in start order. Another component adds one with
-# `register_process("clock", lambda options: budgetbot_argv("clock"))` from its init_app.
-PROCESSES: dict[str, Callable[[RunOptions], list[str]]] = {}
-
-
-def register_process(name: str, argv: Callable[[RunOptions], list[str]]) -> None:
-    PROCESSES[name] = argv
-
-
 def budgetbot_argv(*args: str) -> list[str]:
     """A `budgetbot ...` command run by this same Python (so the virtualenv need not be on PATH)."""
     return [sys.executable, "-c", BUDGETBOT, *args]
 
 
-def _web(options: RunOptions) -> list[str]:
+def web_argv(options: RunOptions) -> list[str]:
+    """The web process: gunicorn as the Procfile runs it, or the development server."""
     if options.gunicorn:
         return [sys.executable, "-m", "gunicorn", "--bind", f"{options.host}:{options.port}", "--workers", "2",
-                "bot:create_app()"]
+                "bot.app:create_app()"]
     return budgetbot_argv("serve", "--host", options.host, "--port", str(options.port))
 
 
-register_process("web", _web)
-register_process("worker", lambda options: budgetbot_argv("worker"))
 
 
 class Supervisor:
@@ -104,12 +94,10 @@ class Supervisor:
         signal.signal(signal.SIGINT, handle)
 
 
-def banner(settings) -> list[str]:
-    """The first log lines of `budgetbot run`: what runs where, and whether anything is really sent."""
-    from bot.outbox import dry_run_integrations
-
+def banner(settings, dry: list[str]) -> list[str]:
+    """The first log lines of `budgetbot run`: what runs where, and whether anything is really sent
+    (`dry`: the integrations that only record their requests)."""
     lines = [f"database {make_url(settings.database_url).render_as_string(hide_password=True)}"]
-    dry = dry_run_integrations(settings)
     if settings.dry_run:
         lines.append("DRY-RUN mode (BUDGETBOT_DRY_RUN=1): nothing is sent to Jira, GitHub or Slack; the worker "
                      "records each request it would make (see `budgetbot outbox list --dry-run`)")

@@ -146,8 +146,3 @@ def put_budget(key: str):
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document())
-
-
-
-def init_app(app) -> None:
-    app.register_blueprint(bp)

@@ -55,7 +55,3 @@ def _burn_chart(days: list[StoryDay], budget_tokens: int | None) -> Markup | Non
     svg = line_chart("Token burn", labels, series, y_label="tokens", dashed=["token budget"], fmt="svg")
     # The SVG is produced by matplotlib from numbers and our own labels (ISO dates), not from user text.
     return Markup(svg.decode())
-
-
-def init_app(app) -> None:
-    app.register_blueprint(bp)

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from flask import Flask
 
+from bot.components import Component, Registry
 
-def init_app(app: Flask) -> None:
-    # Imported here so `bot.schema` can import bot.github.models without pulling in Flask views.
-    from bot.integrations.github import checks, client, sender, webhook  # noqa: F401 - sender registers
-    from bot.ledger import events as hooks
-    from bot.outbox import register_integration
-    from bot.web.health import DETAILS
+
+def _init_app(app: Flask, registry: Registry) -> None:
+    # Imported here, not at module level: `budgetbot --help` must not pay for loading PyGithub.
+    from bot.integrations.github import checks, client, sender, webhook
+    from bot.ledger.events import BUDGET_CHANGED, SPEND_CHANGED
 
     settings = app.config["SETTINGS"]
     app.register_blueprint(webhook.bp)
-    register_integration("github", client.is_configured)
-    hooks.listen(hooks.SPEND_CHANGED)(checks.on_spend_changed)
-    hooks.listen(hooks.BUDGET_CHANGED)(checks.on_budget_changed)
-    DETAILS["github"] = lambda session: {
+    registry.add_integration("github", client.is_configured, sender.senders)
+    registry.events.listen(SPEND_CHANGED, checks.on_spend_changed)
+    registry.events.listen(BUDGET_CHANGED, checks.on_budget_changed)
+    registry.health["github"] = lambda session: {
         "webhook_secret": settings.github_webhook_secret is not None,
         "app": "configured" if client.is_configured(settings) else "dry-run (no App id/private key)"}
+
+
+def _commands():
+    from bot.integrations.github.cli import github
+
+    return [github]
+
+
+component = Component("github", _init_app, _commands)

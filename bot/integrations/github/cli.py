@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from sqlalchemy import func, select
 
-from bot.cli_main import with_app
+from bot.cli.app import with_app
 
 _PR = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#([1-9][0-9]*)$")
 

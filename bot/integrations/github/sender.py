@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import delete, select
 
-from bot.db import Database
 from bot.integrations.github import client
 from bot.integrations.github.checks import CHECK_KIND, evaluate_sha
 from bot.integrations.github.client import CHECK_RUN, CHECK_RUNS
 from bot.integrations.github.report import CheckOutput
 from bot.integrations.github.tables import GitHubCheckRun, GitHubRepository
-from bot.outbox import PermanentError, SendContext, sender
+from bot.outbox import PermanentError, SendContext, SenderSet
 from bot.upsert import dialect_insert
+
+senders = SenderSet("github")
 
 
 def check_body(output: CheckOutput, settings, now: datetime, head_sha: str | None = None) -> dict:
@@ -31,9 +31,11 @@ def check_body(output: CheckOutput, settings, now: datetime, head_sha: str | Non
     return body
 
 
-@sender(CHECK_KIND, integration="github")
+@senders.sender(CHECK_KIND)
 def send_check_run(payload: dict, ctx: SendContext) -> dict | None:
-    settings, db = ctx.settings, cast(Database, ctx.db)
+    settings = ctx.settings
+    db = ctx.db
+    assert db is not None, "the worker gives every sender the app's database"
     repo_id, sha = payload["repo_id"], payload["sha"]
     with db.session_factory() as session:
         evaluation = evaluate_sha(session, settings, repo_id, sha, payload.get("branch"))

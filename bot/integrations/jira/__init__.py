@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
+from bot.components import Component, Registry
 
-def init_app(app: Flask) -> None:
+
+def _init_app(app: Flask, registry: Registry) -> None:
     # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
-    from bot.integrations.jira import escalation, fields, senders  # noqa: F401 - senders register on import
+    from bot.integrations.jira import escalation, fields, senders
     from bot.integrations.jira.client import forget_clients, is_configured
     from bot.integrations.jira.webhook import bp
-    from bot.ledger import events as hooks
-    from bot.outbox import register_integration
-    from bot.web.health import DETAILS
+    from bot.ledger.events import BUDGET_CHANGED, SPEND_CHANGED
 
-    register_integration("jira", is_configured)
+    registry.add_integration("jira", is_configured, senders.senders)
     app.register_blueprint(bp)
-    hooks.listen(hooks.SPEND_CHANGED)(escalation.on_spend_changed)
-    hooks.listen(hooks.BUDGET_CHANGED)(escalation.on_budget_changed)
+    registry.events.listen(SPEND_CHANGED, escalation.on_spend_changed)
+    registry.events.listen(BUDGET_CHANGED, escalation.on_budget_changed)
     fields.clear_cache()
     forget_clients()
     settings = app.config["SETTINGS"]
@@ -25,9 +25,17 @@ def init_app(app: Flask) -> None:
         from apscheduler.triggers.interval import IntervalTrigger
 
         from bot.integrations.jira import reconcile
-        from bot.processes.clock import register_job
 
         # A missed webhook never loses a budget: the clock reconciles with Jira every 15 minutes.
-        register_job("jira-reconcile", reconcile.run, IntervalTrigger(minutes=15))
+        registry.add_job("jira-reconcile", reconcile.run, IntervalTrigger(minutes=15))
     mode = "off" if not settings.jira_url else ("ready" if is_configured(settings) else "dry-run (no credentials)")
-    DETAILS["jira"] = lambda _session: {"mode": mode, "fields": fields.status()}
+    registry.health["jira"] = lambda _session: {"mode": mode, "fields": fields.status()}
+
+
+def _commands():
+    from bot.integrations.jira.cli import jira_group
+
+    return [jira_group]
+
+
+component = Component("jira", _init_app, _commands)

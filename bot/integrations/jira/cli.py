@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from bot.cli_main import with_app
+from bot.cli.app import with_app
 
 
 @click.group("jira")

@@ -11,9 +11,10 @@ from bot.integrations.jira.client import JiraClient, JiraRejected, client_for
 from bot.integrations.jira.fields import FieldError, FieldMap, JiraField, field_map
 from bot.integrations.jira.render import PROPERTY_KEY, DocError, marker_property, to_adf, to_wiki, validate
 from bot.ledger.budgets import nano_to_usd
-from bot.outbox import PermanentError, SendContext, sender
+from bot.outbox import PermanentError, SendContext, SenderSet
 
 log = logging.getLogger(__name__)
+senders = SenderSet("jira")
 
 
 def _fields(client: JiraClient, ctx: SendContext) -> FieldMap:
@@ -42,7 +43,7 @@ def _key(payload: dict) -> str:
     return key
 
 
-@sender("jira.spend", integration="jira")
+@senders.sender("jira.spend")
 def send_spend(payload: dict, ctx: SendContext) -> dict | None:
     """PUT the story's Token Spend as the ledger has it now (and USD spend, if configured); nothing when
     Jira already shows it."""
@@ -64,7 +65,7 @@ def send_spend(payload: dict, ctx: SendContext) -> dict | None:
     return {"tokens": tokens}
 
 
-@sender("jira.comment", integration="jira")
+@senders.sender("jira.comment")
 def send_comment(payload: dict, ctx: SendContext) -> dict | None:
     """Create the (key, marker) comment once; later sends edit it in place (ADF on Cloud, wiki on Data Center)."""
     settings, key = ctx.settings, _key(payload)
@@ -104,7 +105,7 @@ def find_marked_comment(client: JiraClient, key: str, marker: str) -> str | None
     return None
 
 
-@sender("jira.labels", integration="jira")
+@senders.sender("jira.labels")
 def send_labels(payload: dict, ctx: SendContext) -> dict | None:
     """Add/remove labels through `update.labels` (never `fields.labels`, which would drop people's labels)."""
     key = _key(payload)
@@ -116,7 +117,7 @@ def send_labels(payload: dict, ctx: SendContext) -> dict | None:
     return {"labels": ops}
 
 
-@sender("jira.transition", integration="jira")
+@senders.sender("jira.transition")
 def send_transition(payload: dict, ctx: SendContext) -> dict | None:
     """Move the issue through the configured transition, found by name and posted by its id."""
     key, name = _key(payload), str(payload.get("name") or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-KIND = "slack.message"
+from bot.components import Component, Registry
 
 
 def is_configured(settings) -> bool:
@@ -12,8 +12,10 @@ def is_configured(settings) -> bool:
     return settings.slack_token is not None and bool(settings.slack_token.get_secret_value())
 
 
-def init_app(app: Flask) -> None:
-    from bot.integrations.slack import sender  # noqa: F401  (registers the sender)
-    from bot.outbox import register_integration
+def _init_app(app: Flask, registry: Registry) -> None:
+    from bot.integrations.slack.sender import senders
 
-    register_integration("slack", is_configured)
+    registry.add_integration("slack", is_configured, senders)
+
+
+component = Component("slack", _init_app)

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import logging
 import re
-from typing import cast
 from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
@@ -14,9 +13,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
 from bot.integrations.http import Unavailable, error_from_response
-from bot.integrations.slack import KIND
 from bot.integrations.slack.tables import SlackMessage
-from bot.outbox import PermanentError, SendContext, sender
+from bot.outbox import PermanentError, SendContext, SenderSet
 from bot.outbox.retry import redact
 
 log = logging.getLogger(__name__)
@@ -37,6 +35,8 @@ HINTS = {
     "invalid_blocks": "Slack rejected the message blocks (a budgetbot bug: please report it)",
     "msg_too_long": "the message is too long for Slack (a budgetbot bug: please report it)",
 }
+KIND = "slack.message"
+senders = SenderSet("slack")
 
 
 class _Scrubbed(logging.Filter):
@@ -60,7 +60,7 @@ def make_client(settings) -> WebClient:
                      retry_handlers=[], logger=SDK_LOG)
 
 
-@sender(KIND, integration="slack")
+@senders.sender(KIND)
 def send_message(payload: dict, ctx: SendContext) -> dict | None:
     """Post (or edit, when `update_key` was posted before) one message, then upload its chart to its thread."""
     settings = ctx.settings
@@ -70,7 +70,8 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
     # Without an update_key, the outbox row id still makes a retried send edit instead of posting twice.
     row_id = getattr(ctx, "row_id", None)
     key = payload.get("update_key") or (f"outbox:{row_id}" if row_id is not None else None)
-    db = cast(Database, ctx.db)
+    db = ctx.db
+    assert db is not None, "the worker gives every sender the app's database"
     earlier = _load(db, key)
     message = {"text": payload.get("text") or "", "blocks": payload.get("blocks") or None}
     image = payload.get("image")

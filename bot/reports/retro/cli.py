@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 from flask import Flask
 
+from bot.cli.app import with_app
 from bot.reports.export import GROUPS
 
 FORMATS = ("md", "html", "json")
-
-
-def with_app(command):
-    """bot.cli_main's `with_app`, looked up when the command runs: bot.cli imports this module at its end."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from bot.cli_main import with_app as give_app
-
-        return give_app(command)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.command()
@@ -185,6 +173,4 @@ def export(app: Flask, start: str, end: str, fmt: str, group_by: str | None, pro
         click.echo(f"wrote {out}", err=True)
 
 
-def register(main: click.Group) -> None:
-    for command in (retro, sprint, export):
-        main.add_command(command)
+COMMANDS = (retro, sprint, export)

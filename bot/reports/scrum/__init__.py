@@ -1,28 +1,60 @@
-"""Daily scrum: burn-down comments, the Slack digest, anomaly alerts and the clock that runs them.
-
-Kept light on import: `bot.ledger` calls `bot.scrum.rollups.apply` on every ingest.
-"""
+"""Daily scrum: burn-down comments, the Slack digest and anomaly alerts, run by the clock and at ingest."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-
-def clock_health(session) -> dict:
-    """/healthz detail: which clock holds the lease, and when each job last ran."""
-    from sqlalchemy import select
-
-    from bot.processes.tables import ClockLock, ClockRun
-
-    lock = session.get(ClockLock, "clock")
-    return {"holder": lock.holder if lock else None,
-            "lease_until": lock.lease_until.isoformat() if lock and lock.holder else None,
-            "last_runs": {run.job: run.last_fire_at.isoformat() for run in session.scalars(select(ClockRun))}}
+from bot.components import Component, Registry
 
 
-def init_app(app: Flask) -> None:
-    from bot.processes.supervisor import budgetbot_argv, register_process
-    from bot.web.health import DETAILS
+def digest_job(app: Flask) -> None:
+    from bot.db import get_db
+    from bot.reports.scrum.digest import run
 
-    DETAILS["clock"] = clock_health
-    register_process("clock", lambda options: budgetbot_argv("clock"))  # `budgetbot run` starts it too
+    with get_db(app).transaction() as session:
+        run(session, app.config["SETTINGS"])
+
+
+def anomaly_scan_job(app: Flask) -> None:
+    from bot.db import get_db
+    from bot.reports.scrum.alerts import scan
+
+    with get_db(app).transaction() as session:
+        scan(session, app.config["SETTINGS"])
+
+
+def _digest_trigger(settings):
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    return CronTrigger(day_of_week=settings.digest_days, hour=hour, minute=minute, timezone=ZoneInfo(settings.timezone))
+
+
+def _scan_trigger(settings):
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    return IntervalTrigger(minutes=settings.anomaly_scan_minutes, timezone=ZoneInfo(settings.timezone))
+
+
+def _init_app(app: Flask, registry: Registry) -> None:
+    from bot.ledger.events import RUNS_UPDATED
+    from bot.reports.scrum.alerts import check_ingest
+
+    # The cheap anomaly rules judge the totals the ledger's rollups just returned, inside the ingest transaction.
+    registry.events.listen(RUNS_UPDATED, lambda session, totals: check_ingest(
+        session, totals.runs, totals.agent_days, app.config["SETTINGS"]))
+    registry.add_job("digest", digest_job, _digest_trigger, lambda s: int(s.digest_catch_up_hours * 3600))
+    registry.add_job("anomaly_scan", anomaly_scan_job, _scan_trigger, 60)
+
+
+def _commands():
+    from bot.reports.scrum.cli import COMMANDS
+
+    return list(COMMANDS)
+
+
+component = Component("scrum", _init_app, _commands)

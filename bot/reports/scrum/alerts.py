@@ -24,10 +24,9 @@ MAX_ALERTS_IN_MESSAGE = 40
 
 
 def check_ingest(session: Session, runs: list, agent_totals: list[tuple[date, str, int]],
-                 settings=None) -> list[Alert]:
+                 settings) -> list[Alert]:
     """The rules judged on ingest, on the totals the rollup upserts just returned (no query at all): run cost and
     runaway runs on the batch's runs, and each (day, agent)'s share of BUDGETBOT_DAILY_BUDGET_USD."""
-    settings = settings or _settings()
     findings = _judge_runs(settings, runs)
     # Only a configured daily budget is judged here: one derived from the sprint costs a query per batch, so
     # the clock's scan (every few minutes) judges that one.
@@ -191,11 +190,3 @@ def _on(settings, rule: str) -> bool:
     return rule not in settings.anomaly_rules_off
 
 
-def _settings():
-    from flask import current_app, has_app_context
-
-    if has_app_context():
-        return current_app.config["SETTINGS"]
-    from bot.config import load_settings
-
-    return load_settings()

@@ -1,15 +1,14 @@
-"""`budgetbot clock`, `budgetbot digest --dry-run|--now` and `budgetbot alerts [--since 1d]`."""
+"""`budgetbot digest --dry-run|--now` and `budgetbot alerts [--since 1d]`."""
 
 from __future__ import annotations
 
 import re
-import signal
 from datetime import timedelta
 
 import click
 from flask import Flask
 
-from bot.cli_main import with_app
+from bot.cli.app import with_app
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -21,31 +20,6 @@ def parse_since(text: str) -> timedelta:
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration such as 30m, 12h, 1d or 2w", param_hint="--since")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-@click.command()
-@with_app
-def clock(app: Flask) -> None:
-    """Run the scheduler: the daily digest, the anomaly scan and registered jobs (Procfile `clock:`).
-
-    Start as many as you like: only the one holding the database lease acts, and another takes over
-    within BUDGETBOT_CLOCK_LEASE_SECONDS when it stops.
-    """
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from bot.processes.clock import build_scheduler
-
-    scheduler = build_scheduler(app, BlockingScheduler)
-    settings = app.config["SETTINGS"]
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-    click.echo(f"clock {scheduler.budgetbot_clock.holder}: digest at {settings.digest_time} "
-               f"{settings.timezone} ({settings.digest_days}), anomaly scan every {settings.anomaly_scan_minutes} min",
-               err=True)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
 
 
 @click.command()
@@ -100,4 +74,4 @@ def alerts(app: Flask, since: str) -> None:
         click.echo(f"{alert.created_at:%Y-%m-%d %H:%M}Z  {alert.rule:<13} {alert.subject}{story}\n    {alert.message}")
 
 
-COMMANDS = (clock, digest, alerts)
+COMMANDS = (digest, alerts)

@@ -1,8 +1,7 @@
-"""The `budgetbot` command: serve, migrate, tokens, budgets, status, rebuild, prices."""
+"""The core commands: serve, db, token, budget, status, rebuild, prices."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from datetime import UTC, datetime
@@ -10,40 +9,10 @@ from datetime import UTC, datetime
 import click
 from flask import Flask
 
-from bot.config import ConfigError
+from bot.cli.app import with_app
 
 
-def load_app() -> Flask:
-    from bot import create_app
-
-    try:
-        return create_app()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def with_app(command):
-    """Give the command a ready app (inside its app context) as its first argument."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        app = load_app()
-        with app.app_context():
-            return command(app, *args, **kwargs)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="budgetbot")
-def main() -> None:
-    """budgetbot: token budgets on Jira stories, measured agent spend, and a PR check that enforces them.
-
-    Configuration comes from BUDGETBOT_* environment variables (see README).
-    """
-
-
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @with_app
@@ -52,7 +21,7 @@ def serve(app: Flask, host: str, port: int) -> None:
     app.run(host=host, port=port, use_reloader=False, threaded=True)
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """Database schema migrations."""
 
@@ -68,7 +37,7 @@ def db_upgrade(app: Flask, revision: str) -> None:
     click.echo("database is up to date")
 
 
-@main.group()
+@click.group()
 def token() -> None:
     """API tokens for agents and proxies (POST /api/v1/usage)."""
 
@@ -122,7 +91,7 @@ def token_revoke(app: Flask, name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
-@main.group()
+@click.group()
 def budget() -> None:
     """Story budgets."""
 
@@ -150,7 +119,7 @@ def budget_set(app: Flask, key: str, amounts: tuple[str, ...]) -> None:
     _print_status(app, key)
 
 
-@main.command()
+@click.command()
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/v1/stories/KEY.")
 @with_app
@@ -197,7 +166,7 @@ def _pct(value: str | None) -> str:
     return "" if value is None else f"  ({value}%)"
 
 
-@main.command()
+@click.command()
 @with_app
 def rebuild(app: Flask) -> None:
     """Recompute story totals and every rollup from the ledger (they should not change)."""
@@ -213,7 +182,7 @@ def rebuild(app: Flask) -> None:
     click.echo("scrum rollups rebuilt: " + ", ".join(f"{name} {count}" for name, count in rollups.items()))
 
 
-@main.group()
+@click.group()
 def prices() -> None:
     """Model prices (genai-prices, plus BUDGETBOT_PRICES_FILE overrides)."""
 
@@ -236,18 +205,4 @@ def prices_show(app: Flask, model: str, provider: str | None) -> None:
         click.echo(f"  {name:<16}{text}")
 
 
-# Command groups of the features and integrations (imported last: they import `main` and `with_app`).
-from bot.guardrails.breakers import breaker  # noqa: E402
-from bot.integrations.github.cli import github  # noqa: E402
-from bot.integrations.jira.cli import jira_group  # noqa: E402
-from bot.outbox.cli import register_commands as register_outbox_commands  # noqa: E402
-from bot.reports.retro.cli import register as register_retro  # noqa: E402
-from bot.reports.scrum.cli import COMMANDS as scrum_commands  # noqa: E402
-
-main.add_command(breaker)
-main.add_command(github)
-main.add_command(jira_group)
-register_outbox_commands(main)  # worker, outbox, run
-register_retro(main)  # retro, sprint, export
-for command in scrum_commands:  # clock, digest, alerts
-    main.add_command(command)
+COMMANDS = [serve, db, token, budget, status, rebuild, prices]

@@ -1,0 +1,1 @@
+"""The `budgetbot` command line: `main` (bot.cli.main) collects the core commands and each component's."""
