@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 from bot.db import Database
 from bot.integrations.jira import store
@@ -33,7 +32,8 @@ def _fields(client: JiraClient, ctx: SendContext) -> FieldMap:
 
 def _db(ctx: SendContext) -> Database:
     """The worker's Database: the one path to the database a sender has."""
-    return cast(Database, ctx.db)
+    assert ctx.db is not None, "the worker gives every sender the app's database"
+    return ctx.db
 
 
 def _key(payload: dict) -> str:
