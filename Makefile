@@ -41,6 +41,8 @@ bench: install
 	$(BIN)/python bench/check_run.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/retro.py
+	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

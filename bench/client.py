@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python" / "src"))
 
-from budgetbot_client import BudgetClient  # noqa: E402
+from budgetbot_client import BudgetClient
 
 USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1024}}
 
@@ -37,10 +37,10 @@ def serve(directory: str, pipe) -> None:
 
     from werkzeug.serving import make_server
 
-    from bot import create_app
-    from bot.auth import create_token
+    from bot.all_tables import metadata
+    from bot.app import create_app
     from bot.db import get_db, make_engine
-    from bot.schema import metadata
+    from bot.web.auth import create_token
 
     url = f"sqlite:///{directory}/bench.sqlite3"
     engine = make_engine(url)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import client_support
 import pytest
-
 from budgetbot_client.batch import triage
 from budgetbot_client.transport import Reply
-
-import client_support
 from client_support import ledger_count, ledger_rows
 
 live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures

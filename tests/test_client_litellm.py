@@ -8,15 +8,13 @@ import os
 # LiteLLM fetches its price list from the internet at import unless told to use the copy it ships.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
-import pytest  # noqa: E402
-from litellm.caching import DualCache  # noqa: E402
-from litellm.proxy._types import UserAPIKeyAuth  # noqa: E402
-
-from budgetbot_client.litellm import BudgetbotBlocked, BudgetbotGuard, attribution  # noqa: E402
-
-import client_support  # noqa: E402
-from client_support import ledger_count, ledger_rows, set_budget, wait_for  # noqa: E402
+import client_support
+import litellm
+import pytest
+from budgetbot_client.litellm import BudgetbotBlocked, BudgetbotGuard, attribution
+from client_support import ledger_count, ledger_rows, set_budget, wait_for
+from litellm.caching import DualCache
+from litellm.proxy._types import UserAPIKeyAuth
 
 live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 

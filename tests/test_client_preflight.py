@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
-from budgetbot_client import BudgetExceeded, Decision, current_guard
-
 import client_support
+import pytest
+from budgetbot_client import BudgetExceeded, Decision, current_guard
 from client_support import ledger_rows, set_budget
 
 live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
@@ -67,9 +65,8 @@ def test_fail_open_allows_with_a_warning_and_fail_closed_blocks(make_client, liv
 
     refused = closed.preflight(story="PROJ-1")
     assert (refused.decision, refused.reached) == ("block", False)
-    with pytest.raises(BudgetExceeded, match="budgetbot could not be asked"):
-        with closed.guard(story="PROJ-1"):
-            pass
+    with pytest.raises(BudgetExceeded, match="budgetbot could not be asked"), closed.guard(story="PROJ-1"):
+        pass
 
 
 def test_a_503_is_the_same_as_unreachable(make_client, live):
@@ -82,9 +79,8 @@ def test_guard_raises_budget_exceeded_with_the_reasons(make_client, client, auth
     budget = make_client()
     over_budget(budget, client, auth)
 
-    with pytest.raises(BudgetExceeded) as raised:
-        with budget.guard(story="PROJ-1", agent="coder", run_id="r1"):
-            pytest.fail("the body must not run when blocked")
+    with pytest.raises(BudgetExceeded) as raised, budget.guard(story="PROJ-1", agent="coder", run_id="r1"):
+        pytest.fail("the body must not run when blocked")
     assert raised.value.reasons[0].check == "story_budget"
     assert "PROJ-1 is over its token budget" in str(raised.value)
     assert len(ledger_rows(db)) == 1  # a refused call records nothing
@@ -104,15 +100,13 @@ def test_guard_records_the_usage_set_on_its_handle(make_client, db):
 def test_a_call_that_raises_inside_the_guard_is_recorded_as_an_error(make_client, db):
     budget = make_client()
     for _ in range(3):
-        with pytest.raises(TimeoutError):
-            with budget.guard(story="PROJ-3", run_id="loop", model="gpt-4o"):
-                raise TimeoutError("provider timed out")
+        with pytest.raises(TimeoutError), budget.guard(story="PROJ-3", run_id="loop", model="gpt-4o"):
+            raise TimeoutError("provider timed out")
     assert budget.flush(10)
     assert [r.outcome for r in ledger_rows(db)] == ["error"] * 3
     # Three failures in a row: budgetbot's runaway-loop breaker now stops the run.
-    with pytest.raises(BudgetExceeded, match="consecutive_errors"):
-        with budget.guard(story="PROJ-3", run_id="loop"):
-            pass
+    with pytest.raises(BudgetExceeded, match="consecutive_errors"), budget.guard(story="PROJ-3", run_id="loop"):
+        pass
 
 
 def test_guard_as_a_decorator_sync_and_async(make_client, client, auth, db):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 
+import client_support
 import pytest
 from anthropic.types import Message
+from budgetbot_client import BudgetClient, usage_fields
+from client_support import ledger_count, ledger_rows, story
 from google.genai import types as genai
 from openai.types.chat import ChatCompletion
 from openai.types.responses import ResponseUsage
-
-from budgetbot_client import BudgetClient, usage_fields
-
-import client_support
-from client_support import ledger_count, ledger_rows, story
 
 live, make_client, token = client_support.live, client_support.make_client, client_support.token  # fixtures
 
