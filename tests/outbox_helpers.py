@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from bot import components
 from bot.components import Component, registry
-from bot.outbox import SenderSet, enqueue, error_from_response
+from bot.integrations.http import error_from_response
+from bot.outbox import SenderSet, enqueue
 from bot.outbox.tables import OutboxRow
 
 HOOK = "https://hooks.example.test/notify"

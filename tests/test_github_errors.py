@@ -47,7 +47,7 @@ def post_check(app, status: int, body: dict, headers: dict | None = None, token_
                      status=token_status)
         rsps.add(responses.POST, CHECK_RUNS, json=body, status=status, headers=headers or {})
         with pytest.raises((RetryableError, PermanentError)) as caught:
-            github_client.call(app.config["SETTINGS"], 1, "POST", f"/repos/{REPO}/check-runs", {"name": "x"})
+            github_client.client(app.config["SETTINGS"], 1).create_check_run(REPO, {"name": "x"})
         return caught.value, len(rsps.calls)
 
 
@@ -116,9 +116,9 @@ def test_a_malformed_private_key_is_a_permanent_configuration_error(db_url):
 
     app = create_app(github_settings(db_url, github_private_key="not a key"))
     try:
-        with responses.RequestsMock(assert_all_requests_are_fired=False):
-            with pytest.raises(PermanentError, match="private key"):
-                github_client.call(app.config["SETTINGS"], 1, "POST", f"/repos/{REPO}/check-runs", {})
+        with responses.RequestsMock(assert_all_requests_are_fired=False), \
+                pytest.raises(PermanentError, match="private key"):
+            github_client.client(app.config["SETTINGS"], 1).create_check_run(REPO, {})
     finally:
         get_db(app).dispose()
 
@@ -154,7 +154,7 @@ def test_the_private_key_can_come_from_a_file(db_url, tmp_path):
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             token_ok(rsps)
             rsps.add(responses.POST, CHECK_RUNS, json={"id": 7}, status=201)
-            answer = github_client.call(app.config["SETTINGS"], 1, "POST", f"/repos/{REPO}/check-runs", {})
+            answer = github_client.client(app.config["SETTINGS"], 1).create_check_run(REPO, {})
         assert answer["id"] == 7
     finally:
         get_db(app).dispose()
@@ -174,3 +174,29 @@ def test_secrets_never_print(db_url):
 
     settings = load_settings(github_settings(db_url))
     assert app_key()[0] not in repr(settings) and "test-webhook-secret" not in str(settings)
+
+
+def test_a_patch_of_a_deleted_check_run_goes_dead_and_the_next_update_creates_a_new_run(client, app, db):
+    from bot.integrations.github.tables import GitHubCheckRun
+
+    deliver(client, "pull_request", pr_event("opened", title="PROJ-1: x"))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        gh = FakeGitHub(rsps)
+        drain(app)
+        rsps.remove(responses.PATCH, url(r"/repos/[^/]+/[^/]+/check-runs/\d+"))  # someone deleted the run
+        rsps.add(responses.PATCH, url(r"/repos/[^/]+/[^/]+/check-runs/\d+"), status=404,
+                 json={"message": "Not Found"})
+        deliver(client, "pull_request", pr_event("labeled", title="PROJ-1: x", labels=["budget-override"],
+                                                 label="budget-override"))
+        drain(app)
+        with db.session_factory() as session:
+            dead = session.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()[-1]
+            remembered = session.scalars(select(GitHubCheckRun)).all()
+        assert [m for m, _ in gh.requests] == ["POST", "POST", "PATCH"]  # token, create, update: no new run
+        assert dead.state == "dead" and "check run 4242 no longer exists" in dead.last_error
+        assert remembered == []
+
+        deliver(client, "pull_request", pr_event("unlabeled", title="PROJ-1: x", labels=[],
+                                                 label="budget-override"))
+        drain(app)
+        assert gh.requests[-1] == ("POST", f"/repos/{REPO}/check-runs")

@@ -98,8 +98,8 @@ def test_fields_are_found_by_name_and_problems_are_explained():
         resolve([f for f in fields if f["name"] != "Token Spend"], settings())
     twin = {**fields[-1], "id": "customfield_10999"}
     with pytest.raises(FieldError, match=r"2 Jira fields are named 'Token Spend' \(customfield_10073, "):
-        resolve(fields + [twin], settings())
-    with pytest.raises(FieldError, match="'Team' .* is a any field; Token Spend"):
+        resolve([*fields, twin], settings())
+    with pytest.raises(FieldError, match=r"'Team' .* is a any field; Token Spend"):
         resolve(fields, settings(jira_spend_field="Team"))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import responses
 from jira_support import JIRA, SPEND_ID, USD_ID, body, calls, drain, field_list, jira_http, settings_overrides, use
 from sqlalchemy import select
@@ -18,7 +20,8 @@ def rows(db) -> list[OutboxRow]:
         return session.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()
 
 
-def test_a_thousand_usage_events_make_exactly_one_put(app, db, jira_http):
+def test_a_thousand_usage_events_make_exactly_one_put(app, db, jira_http, time_machine):
+    time_machine.move_to(datetime.now(UTC), tick=False)  # ingesting 1,000 events on a loaded machine takes a while
     jira_http.put(ISSUE, status=204)
     use(app, "PROJ-1", tokens=7, n=1000)
 
@@ -130,3 +133,18 @@ def test_no_jira_url_means_nothing_is_queued(app, db):
     use(app, "PROJ-1", tokens=9)
 
     assert rows(db) == []
+
+
+def test_credentials_jira_echoes_back_are_not_stored(app, db, jira_http):
+    import base64
+
+    basic = base64.b64encode(b"budgetbot@example.com:api-t0ken").decode()
+    jira_http.put(ISSUE, status=401, json={"errorMessages": [
+        f"Authorization: Basic {basic} rejected for budgetbot@example.com:api-t0ken"]})
+    use(app, "PROJ-1", tokens=5)
+
+    drain(app, after_seconds=61)
+
+    (row,) = rows(db)
+    assert row.state == "dead" and "401" in row.last_error and "BUDGETBOT_JIRA_API_TOKEN" in row.last_error
+    assert basic not in row.last_error and "api-t0ken" not in row.last_error

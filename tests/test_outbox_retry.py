@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.outbox import PermanentError, RetryableError, backoff_delay, error_from_response, retry_after_from
+from bot.integrations.http import error_from_response, read_limit
+from bot.outbox import PermanentError, RetryableError, backoff_delay
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     (429, {"Retry-After": "soon"}, None),
 ])
 def test_retry_after_from_headers(status, headers, wait):
-    assert retry_after_from(status, headers, NOW) == wait
+    assert read_limit(status, headers, now=NOW).wait == wait
 
 
 @pytest.mark.parametrize(("status", "headers", "kind", "scope"), [

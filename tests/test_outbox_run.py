@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -69,39 +70,66 @@ def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path,
     process = subprocess.Popen([sys.executable, "-c", "from bot.cli.main import main; main(prog_name='budgetbot')",
                                 "run", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
+    output = Output(process)
     try:
-        health = _wait_for(f"http://127.0.0.1:{port}/healthz")
-        _wait_until(lambda: rows(local)[0].state == "dead")
+        # Wait for what the processes say, not for a fixed time: on a loaded machine starting three Python
+        # processes can take far longer than any sleep would allow. The bound is only there to end a hang.
+        output.wait_for(f"Running on http://127.0.0.1:{port}", process)  # said once it listens
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=STARTUP_SECONDS) as response:
+            health = response.read().decode()
+        _wait_until(lambda: rows(local)[0].state == "dead", process)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
+        process.wait(timeout=STARTUP_SECONDS)
+        output.reader.join(timeout=STARTUP_SECONDS)
     finally:
         if process.poll() is None:
             process.kill()
         local.dispose()
 
-    first_lines = output.splitlines()[:4]
-    assert any("DRY-RUN mode for github, jira, slack" in line for line in first_lines), output
+    text = output.text()
+    first_lines = text.splitlines()[:4]
+    assert any("DRY-RUN mode for github, jira, slack" in line for line in first_lines), text
     assert '"depth":1' in health.replace(" ", "") or '"depth":0' in health.replace(" ", "")
-    assert "worker | " in output and "web    | " in output
-    assert "outbox worker" in output and "stopped" in output
+    assert "worker | " in text and "web    | " in text
+    assert "outbox worker" in text and "stopped" in text
     assert process.returncode == 0
 
 
-def _wait_for(url: str, seconds: float = 20) -> str:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+STARTUP_SECONDS = 180.0
 
 
-def _wait_until(condition, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
+class Output:
+    """The child's output, read as it comes (so its pipe never fills), kept for the assertions."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self.reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+    def text(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def wait_for(self, needle: str, process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        with self.changed:
+            while not any(needle in line for line in self.lines):
+                assert process.poll() is None, "budgetbot run exited early:\n" + "".join(self.lines)
+                assert time.monotonic() < deadline, "no web server after 180 s:\n" + "".join(self.lines)
+                self.changed.wait(0.5)
+
+
+def _wait_until(condition, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not condition():
+        assert process.poll() is None, "budgetbot run exited early"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 import responses
@@ -175,3 +176,39 @@ def test_no_channel_anywhere_is_a_permanent_error(app):
 
     with pytest.raises(PermanentError, match="BUDGETBOT_SLACK_CHANNEL"):
         send(app, message())
+
+
+def test_a_200_answer_that_is_not_json_is_retried_not_dead_and_retry_dead_does_not_post_again(app, db, slack, cli):
+    from bot.outbox.worker import run_once
+
+    slack.post(SLACK + "chat.postMessage", status=200, body="<html>upstream proxy hiccup</html>")
+    slack.post(SLACK + "chat.postMessage", json={"ok": True, "channel": "C42", "ts": "1700.0001"})
+    with db.transaction() as session:
+        enqueue(session, "slack.message", message())
+
+    run_once(db, app.config["SETTINGS"])
+
+    (row,) = rows(db, "slack.message")
+    assert row.state == "pending" and "not JSON" in row.last_error
+    assert "refused" not in row.last_error
+    assert "re-driven 0 dead row(s)" in cli("outbox", "retry", "--dead").output
+    run_once(db, app.config["SETTINGS"], now=row.next_attempt_at)
+    assert rows(db, "slack.message")[0].state == "done"
+    assert run_once(db, app.config["SETTINGS"], now=row.next_attempt_at + timedelta(days=1)) == 0
+    assert [c.request.url for c in slack.calls] == [SLACK + "chat.postMessage"] * 2
+
+
+def test_a_token_echoed_in_a_body_slack_sdk_cannot_decode_is_not_logged_or_stored(app, db, slack, caplog):
+    import logging
+
+    from bot.outbox.worker import run_once
+
+    slack.post(SLACK + "chat.postMessage", status=200, body=f"<html>bad token {TOKEN}</html>")
+    with db.transaction() as session:
+        enqueue(session, "slack.message", message())
+
+    with caplog.at_level(logging.DEBUG):
+        run_once(db, app.config["SETTINGS"])
+
+    assert TOKEN not in caplog.text and "Failed to decode Slack API response" in caplog.text
+    assert TOKEN not in (rows(db, "slack.message")[0].last_error or "")

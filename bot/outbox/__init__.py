@@ -6,8 +6,8 @@ Public API (used by every integration):
         the integration registers it on its app: registry.add_integration("jira", is_configured, senders)
         (an integration without credentials runs in dry-run)
     SendContext.dry_run / ctx.record(method, url, json)   dry-run: record the request instead of sending
-    RetryableError(message, retry_after=None, scope="key") / PermanentError(message)   what a sender raises
-    retry_after_from(status, headers, now) / error_from_response(status, headers, message)   for HTTP answers
+    RetryableError(message, retry_after=None, scope="key", rate_limited=False) / PermanentError(message)
+HTTP answers become those errors in bot.integrations.http (one reading of Retry-After and rate-limit headers).
 The worker (`bot.outbox.worker`) claims, sends, retries and dead-letters; `budgetbot worker` runs it.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.components import Component
 from bot.db import utcnow
 from bot.outbox.errors import PermanentError, RetryableError
-from bot.outbox.retry import backoff_delay, error_from_response, retry_after_from
+from bot.outbox.retry import backoff_delay
 from bot.outbox.rows import insert_row
 from bot.outbox.sending import SendContext, SenderSet
 from bot.outbox.tables import OutboxRow
@@ -34,8 +34,6 @@ __all__ = [
     "backoff_delay",
     "component",
     "enqueue",
-    "error_from_response",
-    "retry_after_from",
 ]
 
 def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None = None,

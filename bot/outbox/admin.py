@@ -23,7 +23,7 @@ def health_detail(session: Session, now: datetime | None = None) -> dict:
         .group_by(OutboxRow.state)).all())
     oldest = session.scalar(select(func.min(OutboxRow.created_at))
                             .where(OutboxRow.state.in_(("pending", "sending"))))
-    detail = {
+    detail: dict[str, object] = {
         "depth": counts.get("pending", 0) + counts.get("sending", 0),
         "pending": counts.get("pending", 0),
         "sending": counts.get("sending", 0),
@@ -75,7 +75,7 @@ def retry_dead(session: Session, ids: list[int] | None = None, now: datetime | N
         if newer is not None:
             outcome.superseded[row.id] = newer
             continue
-        row.state, row.attempts, row.next_attempt_at = "pending", 0, now
+        row.state, row.attempts, row.rate_limited, row.next_attempt_at = "pending", 0, 0, now
         row.lease_until = row.lease_owner = row.finished_at = None
         row.updated_at = now
         session.flush()  # one at a time: the unique index on pending keys sees each change in order

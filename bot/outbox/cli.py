@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.cli.app import with_app
 from bot.db import get_db, utcnow
 from bot.outbox.admin import STATES, list_rows, parse_age, purge_done, retry_dead
+from bot.outbox.retry import redact
 
 
 @click.command()
@@ -67,7 +68,7 @@ def outbox_list(app: Flask, state: str | None, kind: str | None, dry_run: bool, 
         click.echo(f"{row.id:>6}  {row.state:<8} {row.kind:<20} {row.attempts:>5}  {when:<18} "
                    f"{row.coalesce_key or '-'}")
         if row.last_error and row.state != "done":
-            click.echo(f"{'':>8}error: {row.last_error[:300]}")
+            click.echo(f"{'':>8}error: {redact(row.last_error)[:300]}")
         if dry_run:
             for request in row.dry_run_request or []:
                 click.echo(f"{'':>8}{request['method']} {request['url']}")
@@ -183,7 +184,8 @@ def _as_dict(row) -> dict:
         return value.isoformat() if value else None
 
     return {"id": row.id, "kind": row.kind, "state": row.state, "coalesce_key": row.coalesce_key,
-            "attempts": row.attempts, "next_attempt_at": iso(row.next_attempt_at), "lease_until": iso(row.lease_until),
-            "last_error": row.last_error, "created_at": iso(row.created_at), "finished_at": iso(row.finished_at),
+            "attempts": row.attempts, "rate_limited": row.rate_limited, "next_attempt_at": iso(row.next_attempt_at),
+            "lease_until": iso(row.lease_until), "last_error": redact(row.last_error) if row.last_error else None,
+            "created_at": iso(row.created_at), "finished_at": iso(row.finished_at),
             "payload": row.payload, "dry_run_requests": row.dry_run_request, "result": row.result}
 

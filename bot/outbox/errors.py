@@ -9,14 +9,17 @@ SCOPES = ("key", "kind", "integration")
 
 class RetryableError(Exception):
     """The far side may accept this later (5xx, 429, timeout). `retry_after` is in seconds, if it said;
-    `scope` says what the wait covers: "key" (this row), "kind", or "integration"."""
+    `scope` says what the wait covers: "key" (this row), "kind", or "integration"; `rate_limited`: the far
+    side limited us, which is not a failure of the row (it does not count towards dead-lettering)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key") -> None:
+    def __init__(self, message: str, retry_after: float | None = None, scope: str = "key",
+                 rate_limited: bool = False) -> None:
         super().__init__(message)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
         self.retry_after = retry_after
         self.scope = scope
+        self.rate_limited = rate_limited
 
 
 class PermanentError(Exception):

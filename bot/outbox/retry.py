@@ -1,117 +1,57 @@
-"""When to try again: backoff with jitter, and reading Retry-After / rate-limit headers of Jira, GitHub and Slack."""
+"""After a failed try: when to try again (backoff, every wait made sane) and the error text kept (scrubbed)."""
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+import re
+from collections.abc import Callable, Iterable
 
-from bot.db import utcnow
-
-# GitHub asks for at least a minute when a secondary rate limit answer carries no header saying how long.
-GITHUB_SECONDARY_LIMIT_WAIT = 60.0
-PERMANENT_STATUSES = {400: "bad request", 401: "unauthorized: check the credentials",
-                      403: "forbidden: check the token's permissions", 404: "not found", 405: "method not allowed",
-                      410: "gone", 413: "request too large", 422: "unprocessable: the far side rejected the content"}
+MIN_RETRY_SECONDS = 1.0  # even "Retry-After: 0" waits a moment, so a failing row cannot spin
 
 
 def backoff_delay(attempts: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after the `attempts`-th failure: base * 2^(attempts-1), capped, with "equal jitter"
     (half fixed, half random) so a burst of failing rows does not retry in lockstep, yet never retries early."""
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    ceiling = min(cap, base * 2 ** min(max(attempts - 1, 0), 64))
     return ceiling / 2 + ceiling / 2 * rand()
 
 
-def retry_after_from(status: int, headers: Mapping[str, str] | None, now: datetime | None = None) -> float | None:
-    """Seconds the far side asked us to wait, from its answer's status and headers; None when it did not say.
-
-    Reads `Retry-After` (seconds or an HTTP date; Jira, Slack, GitHub secondary limits), GitHub's
-    `x-ratelimit-remaining: 0` + `x-ratelimit-reset` (epoch seconds), and Jira's `X-RateLimit-Reset` (ISO time).
-    A GitHub 403/429 rate-limit answer without any of them means "wait a minute".
-    """
-    now = now or utcnow()
-    lower = {k.lower(): v for k, v in (headers or {}).items()}
-    retry_after = _seconds_or_date(lower.get("retry-after"), now)
-    if retry_after is not None:
-        return retry_after
-    if lower.get("x-ratelimit-remaining") == "0" and lower.get("x-ratelimit-reset"):
-        reset = _epoch_or_iso(lower["x-ratelimit-reset"], now)
-        if reset is not None:
-            return reset
-    if status == 429 and lower.get("x-ratelimit-reset"):
-        reset = _epoch_or_iso(lower["x-ratelimit-reset"], now)
-        if reset is not None:
-            return reset
-    if status in (403, 429) and lower.get("x-ratelimit-remaining") == "0":
-        return GITHUB_SECONDARY_LIMIT_WAIT
-    return None
+def retry_wait(said: float | None, attempts: int, base: float, cap: float,
+               rand: Callable[[], float] = random.random) -> float:
+    """Seconds until the next try. What the far side said (`said`) is honoured, a little later so waiters do
+    not stampede back; without it (or when it is absurd: negative, nan, inf) the backoff. Always between
+    MIN_RETRY_SECONDS and `cap`: a header saying "1e12" or a reset in the year 9999 must not park a row for
+    ever, nor overflow a datetime."""
+    if said is None or not math.isfinite(said) or said < 0:
+        wait = backoff_delay(attempts, base, cap, rand)
+    else:
+        wait = said + min(said * 0.1, 30.0) * rand()
+    return min(max(wait, MIN_RETRY_SECONDS), max(cap, MIN_RETRY_SECONDS))
 
 
-def error_from_response(status: int, headers: Mapping[str, str] | None, message: str = "",
-                        now: datetime | None = None) -> Exception:
-    """The error a sender should raise for an unsuccessful HTTP answer: `raise error_from_response(...)`.
-
-    429, 408, 409, 5xx and GitHub's rate-limited 403 are RetryableError (with retry_after when the far side
-    said); other 4xx are PermanentError whose message says what a person should check.
-    """
-    from bot.outbox.errors import PermanentError, RetryableError
-
-    lower = {k.lower(): v for k, v in (headers or {}).items()}
-    wait = retry_after_from(status, lower, now)
-    detail = f"HTTP {status}" + (f": {message.strip()[:500]}" if message and message.strip() else "")
-    rate_limited = status == 429 or (status == 403 and (wait is not None or "rate limit" in message.lower()))
-    if rate_limited or status in (408, 409, 425) or status >= 500:
-        if status == 403 and wait is None:
-            wait = GITHUB_SECONDARY_LIMIT_WAIT
-        scope = _scope(lower)
-        reason = lower.get("ratelimit-reason")
-        return RetryableError(detail + (f" ({reason})" if reason else ""), retry_after=wait, scope=scope)
-    hint = PERMANENT_STATUSES.get(status, "rejected")
-    return PermanentError(f"{detail} ({hint})")
+MASK = "***"
+# What a credential looks like when an upstream echoes our request back (Jira has echoed the Authorization
+# header, Slack and GitHub their tokens): each pattern keeps what names the credential, masks the rest.
+PATTERNS = [
+    # Authorization: Basic …, "Authorization": "Bearer …", authorization=token …
+    (re.compile(r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)(?:(basic|bearer|token)\s+)?[^\s\"',;}]+"),
+     lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}"),
+    (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), lambda m: f"{m.group(1)} {MASK}"),
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+"), lambda m: f"xox…-{MASK}"),  # Slack tokens
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{16,}"), lambda m: f"{m.group(0)[:4]}{MASK}"),  # GitHub tokens
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), lambda m: f"github_pat_{MASK}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), lambda m: f"<jwt {MASK}>"),
+    (re.compile(r"(?i)([?&](?:access_token|token|api_key|apikey|password|secret)=)[^&\s]+"),
+     lambda m: f"{m.group(1)}{MASK}"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), lambda m: f"{m.group(1)}{MASK}@"),
+]
 
 
-def _scope(lower: dict[str, str]) -> str:
-    """What a limit covers, so only that waits (DESIGN: back off only what is limited).
-
-    Jira names it in RateLimit-Reason: a per-issue write limit is the row's own key, a burst limit is one
-    endpoint (our closest proxy: the row's kind), a quota is the whole app. GitHub's primary limit
-    (`x-ratelimit-remaining: 0`) covers the whole installation. A 503 or anything else: the row's key.
-    """
-    reason = lower.get("ratelimit-reason", lower.get("x-beta-ratelimit-reason", "")).strip().lower()
-    if reason:
-        if reason.startswith("jira-quota"):
-            return "integration"
-        return "kind" if reason == "jira-burst-based" else "key"
-    return "integration" if lower.get("x-ratelimit-remaining") == "0" else "key"
-
-
-def _seconds_or_date(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
-
-
-def _epoch_or_iso(value: str, now: datetime) -> float | None:
-    try:
-        return max(float(value) - now.timestamp(), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every known secret value and everything shaped like a credential replaced by ***."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for pattern, replace in PATTERNS:
+        text = pattern.sub(replace, text)
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,7 +10,8 @@ from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from bot.outbox.tables import OutboxRow
+from bot.outbox.tables import OutboxLimit, OutboxRow
+from bot.upsert import dialect_insert
 
 UNSENT = ("pending", "sending")
 
@@ -25,10 +27,16 @@ class Claimed:
     coalesce_key: str | None
     owner: str
     lease_until: datetime
+    rate_limited: int = 0  # earlier tries answered with a rate limit (not failures)
+
+    @property
+    def failures(self) -> int:
+        """Tries that failed, this one included: what dead-lettering counts."""
+        return self.attempts - self.rate_limited
 
 
 def claim(session: Session, owner: str, now: datetime, lease: timedelta, limit: int,
-          skip_kinds: list[str] = (), skip_ids: set[int] = frozenset()) -> list[Claimed]:
+          skip_kinds: Sequence[str] = (), skip_ids: Collection[int] = frozenset()) -> list[Claimed]:
     """Lease up to `limit` due rows: first sending rows whose lease expired (their worker died), then
     pending rows whose time has come, oldest due first. A row waits while an older row with its coalesce
     key is unsent, so one key's rows go out one at a time, in order. On PostgreSQL, SKIP LOCKED lets
@@ -60,9 +68,10 @@ def _claim(session: Session, condition, order, owner: str, now: datetime, lease:
             .values(state="sending", lease_until=now + lease, lease_owner=owner,
                     attempts=OutboxRow.attempts + 1, updated_at=now)
             .returning(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, OutboxRow.attempts,
-                       OutboxRow.coalesce_key))
+                       OutboxRow.coalesce_key, OutboxRow.rate_limited))
     rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
-    return [Claimed(r.id, r.kind, r.payload, r.attempts, r.coalesce_key, owner, now + lease) for r in rows]
+    return [Claimed(r.id, r.kind, r.payload, r.attempts, r.coalesce_key, owner, now + lease, r.rate_limited)
+            for r in rows]
 
 
 def renew(session: Session, rows: list[Claimed], now: datetime, lease: timedelta) -> set[int]:
@@ -106,8 +115,9 @@ def mark_dead(session: Session, row: Claimed, error: str, now: datetime) -> bool
 
 
 def requeue(session: Session, row: Claimed, due: datetime, now: datetime, error: str | None,
-            attempted: bool = True) -> bool:
-    """Put a row we hold back to pending, due at `due` (`attempted=False`: it was released unsent).
+            attempted: bool = True, rate_limited: bool = False) -> bool:
+    """Put a row we hold back to pending, due at `due` (`attempted=False`: it was released unsent;
+    `rate_limited`: the far side limited it, which is counted apart from failures).
 
     If a newer row with the same key was enqueued meanwhile, its payload is the one that counts: it is
     folded into this row (which keeps the key's attempt count and backoff) and deleted, so a key never
@@ -116,7 +126,7 @@ def requeue(session: Session, row: Claimed, due: datetime, now: datetime, error:
     for _ in range(3):
         try:
             with session.begin_nested():
-                return _requeue(session, row, due, now, error, attempted)
+                return _requeue(session, row, due, now, error, attempted, rate_limited)
         except IntegrityError:
             # A newer row was inserted between our look and our update (PostgreSQL): fold it on the next pass.
             continue
@@ -124,7 +134,7 @@ def requeue(session: Session, row: Claimed, due: datetime, now: datetime, error:
 
 
 def _requeue(session: Session, row: Claimed, due: datetime, now: datetime, error: str | None,
-             attempted: bool) -> bool:
+             attempted: bool, rate_limited: bool) -> bool:
     held = session.scalar(select(OutboxRow.id).where(
         OutboxRow.id == row.id, OutboxRow.lease_owner == row.owner, OutboxRow.state == "sending").with_for_update())
     if held is None:
@@ -135,6 +145,8 @@ def _requeue(session: Session, row: Claimed, due: datetime, now: datetime, error
         values["last_error"] = error[:4000]
     if not attempted:
         values["attempts"] = OutboxRow.attempts - 1
+    if rate_limited:
+        values["rate_limited"] = OutboxRow.rate_limited + 1
     if row.coalesce_key is not None:
         newer = session.execute(select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, OutboxRow.next_attempt_at)
                                 .where(OutboxRow.coalesce_key == row.coalesce_key, OutboxRow.state == "pending",
@@ -157,3 +169,18 @@ def delay_pending(session: Session, kinds: list[str], until: datetime, now: date
                                 OutboxRow.next_attempt_at < until)
         .values(next_attempt_at=until, updated_at=now), execution_options={"synchronize_session": False})
     return result.rowcount or 0
+
+
+def active_limits(session: Session, now: datetime) -> dict[str, datetime]:
+    """Limits in force: scope ("kind:…" / "integration:…") -> until."""
+    return dict(session.execute(select(OutboxLimit.scope, OutboxLimit.until).where(OutboxLimit.until > now)).all())
+
+
+def hold(session: Session, scopes: list[str], until: datetime, reason: str, now: datetime) -> None:
+    """Record a limit over `scopes` until `until` (a later limit already recorded is kept)."""
+    for scope in scopes:
+        stmt = dialect_insert(session, OutboxLimit).values(scope=scope, until=until, reason=reason[:4000],
+                                                           updated_at=now)
+        session.execute(stmt.on_conflict_do_update(index_elements=["scope"], set_={
+            "until": stmt.excluded.until, "reason": stmt.excluded.reason, "updated_at": stmt.excluded.updated_at},
+            where=(OutboxLimit.until < stmt.excluded.until)))

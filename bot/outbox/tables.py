@@ -20,7 +20,10 @@ class OutboxRow(Base):
     coalesce_key: Mapped[str | None] = mapped_column(String(300))
     payload: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sending|done|dead
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # tries, counted at claim
+    # Tries the far side answered with a rate limit: shown as tries, but not failures of the row, so they
+    # never dead-letter it (dead after max attempts - rate_limited failures).
+    rate_limited: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Who holds the lease (one token per claim): a worker whose lease expired cannot overwrite the outcome
@@ -44,3 +47,15 @@ class OutboxRow(Base):
         Index("uq_outbox_pending_coalesce_key", "coalesce_key", unique=True,
               postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
     )
+
+
+class OutboxLimit(Base):
+    """A rate limit wider than one row, in force until `until`: every worker (and every run of one) skips the
+    kinds it covers, so rows enqueued after it was hit do not walk into it either."""
+
+    __tablename__ = "outbox_limits"
+
+    scope: Mapped[str] = mapped_column(String(150), primary_key=True)  # "kind:jira.spend" | "integration:jira"
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)  # the error that set it (scrubbed), for `outbox list`
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -9,20 +9,21 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.components import Registry
 from bot.db import Database, utcnow
 from bot.outbox import store
 from bot.outbox.errors import PermanentError, RetryableError
-from bot.outbox.retry import backoff_delay
+from bot.outbox.retry import redact, retry_wait
 from bot.outbox.sending import SendContext
 from bot.outbox.store import Claimed
 
 log = logging.getLogger("bot.outbox.worker")
-MIN_RETRY_SECONDS = 1.0  # even "Retry-After: 0" waits a moment, so a failing row cannot spin
 FLUSH_SECONDS = 1.0  # record finished rows at least this often while a slow batch is still being sent
 
 
@@ -63,7 +64,7 @@ class Worker:
     def drain(self, stop: threading.Event | None = None, retry_once: bool = False) -> int:
         """Claim and send batches until nothing is due. Returns rows sent (or recorded, in dry-run).
         `retry_once`: a row that fails is not tried again in this drain even if it is due again."""
-        sent, tried_again = 0, set()
+        sent, tried_again = 0, set[int]()
         while stop is None or not stop.is_set():
             batch = self.claim(tried_again if retry_once else set())
             if not batch:
@@ -71,12 +72,16 @@ class Worker:
             sent += self.process(batch, stop, tried_again)
         return sent
 
-    def claim(self, skip_ids: set[int] = frozenset()) -> list[Claimed]:
-        """Lease a batch of due rows (see `store.claim`)."""
+    def claim(self, skip_ids: Collection[int] = frozenset()) -> list[Claimed]:
+        """Lease a batch of due rows (see `store.claim`), skipping the kinds a recorded limit holds back."""
         now = self.clock()
-        self.paused = {kind: until for kind, until in self.paused.items() if until > now}
         owner = f"{self.name[:80]}:{uuid.uuid4().hex[:8]}"  # one token per claim (column is 100 chars)
         with self.db.transaction() as session:
+            self.paused = {kind: until for kind, until in self.paused.items() if until > now}
+            for scope, until in store.active_limits(session, now).items():
+                what, _, name = scope.partition(":")
+                for kind in self._kinds_in_scope(name, what):
+                    self.paused[kind] = max(until, self.paused.get(kind, until))
             return store.claim(session, owner, now, self.lease, self.settings.outbox_batch_size,
                                skip_kinds=sorted(self.paused), skip_ids=skip_ids)
 
@@ -87,7 +92,8 @@ class Worker:
         done: list[tuple[Claimed, list | None, dict | None]] = []
         failed: list[tuple[Claimed, Exception, datetime | None]] = []
         released: list[tuple[Claimed, datetime | None]] = []
-        sent, dry_runs, remaining = 0, {}, list(batch)
+        sent, remaining = 0, list(batch)
+        dry_runs: dict[str, bool] = {}
         lease_until = min((r.lease_until for r in batch), default=self.clock())
         last_flush = time.monotonic()
         while remaining:
@@ -107,12 +113,19 @@ class Worker:
                 if row.id not in held:
                     log.warning("outbox row %s: lease lost before sending; another worker has it", row.id)
                     continue
-            outcome = self._send(row, dry_runs)
-            if isinstance(outcome, Exception):
-                failed.append((row, outcome, self._retry_at(row, outcome)))
+            try:
+                outcome = self._send(row, dry_runs)
+                if isinstance(outcome, Exception):
+                    failed.append((row, outcome, self._retry_at(row, outcome)))
+                    tried_again.add(row.id)
+                else:
+                    done.append((row, *outcome))
+            except Exception as exc:  # a bug handling this one row: retry it later; the batch goes on
+                log.error("outbox row %s (%s): could not handle the outcome: %s", row.id, row.kind,
+                          redact(f"{type(exc).__name__}: {exc}"))
+                failed.append((row, RetryableError(f"{type(exc).__name__} while handling the answer"),
+                               self.clock() + timedelta(seconds=self.settings.outbox_backoff_cap_seconds)))
                 tried_again.add(row.id)
-            else:
-                done.append((row, *outcome))
             if time.monotonic() - last_flush > FLUSH_SECONDS:
                 sent += self._record(done, failed, released)
                 done, failed, released, last_flush = [], [], [], time.monotonic()
@@ -132,7 +145,8 @@ class Worker:
         except (RetryableError, PermanentError) as exc:
             return exc
         except Exception as exc:  # a bug or an unwrapped network error: retry, but say so loudly
-            log.exception("outbox row %s (%s): sender raised", row.id, row.kind)
+            log.error("outbox row %s (%s): sender raised\n%s", row.id, row.kind,
+                      redact("".join(traceback.format_exception(exc))))
             return RetryableError(f"{type(exc).__name__}: {exc}")
         for request in ctx.recorded:
             log.info("dry-run: row %s (%s) would send %s %s", row.id, row.kind, request["method"], request["url"])
@@ -141,7 +155,8 @@ class Worker:
     def _record(self, done: list, failed: list[tuple[Claimed, Exception, datetime | None]],
                 released: list[tuple[Claimed, datetime | None]]) -> int:
         """Write outcomes in one transaction: sent rows, retries (with backoff), dead rows, and rows handed
-        back unsent. Returns how many rows were sent."""
+        back unsent. Each failure is written in a savepoint of its own, so one that cannot be written leaves
+        the others' outcomes alone. Returns how many rows were sent."""
         if not done and not failed and not released:
             return 0
         now = self.clock()
@@ -151,50 +166,68 @@ class Worker:
                 log.warning("outbox: %s sent row(s) had lost their lease; another worker may send them again",
                             len(done) - kept)
             for row, exc, due in failed:
-                self._record_failure(session, row, exc, due, now)
+                self._isolated(session, row, partial(self._record_failure, session, row, exc, due, now))
             for row, until in released:  # not an attempt: the sender never saw it
-                store.requeue(session, row, until or now, now, None, attempted=False)
+                self._isolated(session, row, partial(store.requeue, session, row, until or now, now, None,
+                                                     attempted=False))
         self.counts["sent"] += kept
         return kept
 
+    def _isolated(self, session, row: Claimed, write: Callable[[], object]) -> None:
+        try:
+            with session.begin_nested():
+                write()
+        except Exception:  # the row stays leased and is tried again when the lease ends; the rest is kept
+            log.exception("outbox row %s (%s): could not record its outcome", row.id, row.kind)
+
     def _retry_at(self, row: Claimed, exc: Exception) -> datetime | None:
-        """When to try a failed row again; None: it is dead. A limit wider than the row pauses its kinds
-        at once, so the rest of this batch does not run into the same wall."""
-        if isinstance(exc, PermanentError) or row.attempts >= self.settings.outbox_max_attempts:
+        """When to try a failed row again; None: it is dead. A rate limit is not a failure of the row: it
+        never dead-letters it. A limit wider than the row pauses its kinds at once, so the rest of this batch
+        does not run into the same wall."""
+        if isinstance(exc, PermanentError):
             return None
-        wait = exc.retry_after
-        if wait is None:
-            wait = backoff_delay(row.attempts, self.settings.outbox_backoff_base_seconds,
-                                 self.settings.outbox_backoff_cap_seconds, self.rand)
-        else:  # the far side said when: never earlier, a little later so waiters do not stampede back
-            wait += min(wait * 0.1, 30.0) * self.rand()
-        due = self.clock() + timedelta(seconds=max(wait, MIN_RETRY_SECONDS))
-        if exc.scope != "key":
+        limited = isinstance(exc, RetryableError) and exc.rate_limited
+        if not limited and row.failures >= self.settings.outbox_max_attempts:
+            return None
+        said = exc.retry_after if isinstance(exc, RetryableError) else None
+        wait = retry_wait(said, max(row.failures, 1), self.settings.outbox_backoff_base_seconds,
+                          self.settings.outbox_backoff_cap_seconds, self.rand)
+        due = self.clock() + timedelta(seconds=wait)
+        if isinstance(exc, RetryableError) and exc.scope != "key":
             for kind in self._kinds_in_scope(row.kind, exc.scope):
                 self.paused[kind] = max(due, self.paused.get(kind, due))
         return due
 
     def _record_failure(self, session, row: Claimed, exc: Exception, due: datetime | None, now: datetime) -> None:
-        message = str(exc) or type(exc).__name__
+        message = redact(str(exc) or type(exc).__name__)
+        limited = isinstance(exc, RetryableError) and exc.rate_limited
         if due is None:
-            error = message if isinstance(exc, PermanentError) else \
-                f"gave up after {row.attempts} attempts; last error: {message}"
+            tries = f"{row.failures} attempts" + (f" (and {row.rate_limited} rate-limited tries)"
+                                                  if row.rate_limited else "")
+            error = message if isinstance(exc, PermanentError) else f"gave up after {tries}; last error: {message}"
             store.mark_dead(session, row, error, now)
             self.counts["dead"] += 1
             log.error("outbox row %s (%s) is dead: %s", row.id, row.kind, error)
             return
-        store.requeue(session, row, due, now, f"attempt {row.attempts}: {message}")
+        store.requeue(session, row, due, now, f"attempt {row.attempts}: {message}", rate_limited=limited)
         self.counts["retried"] += 1
-        log.warning("outbox row %s (%s) attempt %s failed, next try in %.0fs: %s", row.id, row.kind,
-                    row.attempts, (due - now).total_seconds(), message)
-        if exc.scope != "key":
+        log.warning("outbox row %s (%s) attempt %s %s, next try in %.0fs: %s", row.id, row.kind, row.attempts,
+                    "rate limited" if limited else "failed", (due - now).total_seconds(), message)
+        if isinstance(exc, RetryableError) and exc.scope != "key":
+            registration = self.registry.senders.get(row.kind)
+            scope = (f"kind:{row.kind}" if exc.scope == "kind" or registration is None
+                     else f"integration:{registration.integration}")
+            store.hold(session, [scope], due, message, now)
             store.delay_pending(session, self._kinds_in_scope(row.kind, exc.scope), due, now)
 
-    def _kinds_in_scope(self, kind: str, scope: str) -> list[str]:
-        registration = self.registry.senders.get(kind)
-        if scope == "kind" or registration is None:
-            return [kind]
-        return self.registry.kinds_of(registration.integration)
+    def _kinds_in_scope(self, name: str, scope: str) -> list[str]:
+        """The kinds a limit covers: `name` is a kind (scope "kind", or the kind whose answer set an
+        "integration" limit) or, for a recorded "integration" limit, the integration's name."""
+        if scope == "kind":
+            return [name]
+        registration = self.registry.senders.get(name)
+        integration = registration.integration if registration is not None else name
+        return self.registry.kinds_of(integration) or [name]
 
 
 def run_once(db: Database, settings, now: datetime | None = None) -> int:

@@ -35,12 +35,14 @@ def enqueue_check(session: Session, repo_id: int, full_name: str, sha: str, *, b
     it says is computed when it is sent, so a burst of changes posts the newest state once.
 
     Without `delay` the check is due now, even when it coalesces into a row a spend refresh left waiting:
-    a push, a label or a verdict that flipped must not sit behind the refresh interval."""
+    a push, a label or a verdict that flipped must not sit behind the refresh interval. A row that has been
+    tried keeps its wait: that is GitHub's rate-limit reset or a backoff, which a label is no reason to undo
+    (and a limit covering all of GitHub holds every row anyway, see bot.outbox.store.hold)."""
     payload = {"repo_id": repo_id, "repo": full_name, "sha": sha, "branch": branch,
                "installation_id": installation_id}
     row = enqueue(session, CHECK_KIND, payload, coalesce_key=coalesce_key(repo_id, sha), delay=delay)
     now = utcnow()
-    if delay is None and isinstance(row, OutboxRow) and row.next_attempt_at > now:
+    if delay is None and isinstance(row, OutboxRow) and row.next_attempt_at > now and not row.attempts:
         row.next_attempt_at = now
 
 

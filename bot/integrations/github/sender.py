@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.integrations.github import client
 from bot.integrations.github.checks import CHECK_KIND, evaluate_sha
+from bot.integrations.github.client import CHECK_RUN, CHECK_RUNS
 from bot.integrations.github.report import CheckOutput
 from bot.integrations.github.tables import GitHubCheckRun, GitHubRepository
 from bot.outbox import PermanentError, SendContext, SenderSet
@@ -45,10 +46,10 @@ def send_check_run(payload: dict, ctx: SendContext) -> dict | None:
         return {"skipped": "every pull request on this commit is closed"}
     full_name = repo.full_name if repo is not None else payload["repo"]
     if posted is not None:
-        method, path = "PATCH", f"/repos/{full_name}/check-runs/{posted.check_run_id}"
+        method, path = "PATCH", CHECK_RUN.format(repo=full_name, run_id=posted.check_run_id)
         body = check_body(evaluation.output, settings, ctx.now)
     else:
-        method, path = "POST", f"/repos/{full_name}/check-runs"
+        method, path = "POST", CHECK_RUNS.format(repo=full_name)
         body = check_body(evaluation.output, settings, ctx.now, head_sha=sha)
     if ctx.dry_run:
         ctx.record(method, settings.github_api_url.rstrip("/") + path, body)
@@ -58,7 +59,18 @@ def send_check_run(payload: dict, ctx: SendContext) -> dict | None:
     if installation_id is None:
         raise PermanentError(f"no GitHub App installation is known for {full_name}: install the App on it "
                              "(or redeliver its installation event from the App's Advanced settings)")
-    answer = client.call(settings, installation_id, method, path, body)
+    github = client.client(settings, installation_id)
+    if posted is None:
+        answer = github.create_check_run(full_name, body)
+    else:
+        try:
+            answer = github.update_check_run(full_name, posted.check_run_id, body)
+        except client.CheckRunGone:
+            with db.transaction() as session:  # the next update of this commit posts a new run
+                session.execute(delete(GitHubCheckRun).where(GitHubCheckRun.repo_id == repo_id,
+                                                             GitHubCheckRun.head_sha == sha,
+                                                             GitHubCheckRun.check_run_id == posted.check_run_id))
+            raise
     # Remembered after the call: if this write is lost the retry POSTs again, and GitHub shows the newest run
     # of a name, so a duplicate is harmless; never remembering would make every later update a new run.
     with db.transaction() as session:

@@ -9,7 +9,7 @@ from bot.components import Component, Registry
 
 def _init_app(app: Flask, registry: Registry) -> None:
     # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
-    from bot.integrations.jira import escalation, field_copy, fields, senders, store
+    from bot.integrations.jira import escalation, field_copy, fields, senders
     from bot.integrations.jira.client import forget_clients, is_configured
     from bot.integrations.jira.webhook import bp
     from bot.ledger.events import BUDGET_CHANGED, SPEND_CHANGED
@@ -21,7 +21,6 @@ def _init_app(app: Flask, registry: Registry) -> None:
     registry.events.listen(BUDGET_CHANGED, escalation.on_budget_changed)
     fields.clear_cache()
     forget_clients()
-    store.reset()
     settings = app.config["SETTINGS"]
     if settings.jira_url:
         from apscheduler.triggers.interval import IntervalTrigger

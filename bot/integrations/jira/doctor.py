@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.integrations.jira.client import JiraClient, JiraRejected, JiraUnavailable, is_configured
+from bot.integrations.jira.client import (
+    EDITMETA,
+    FIELDS,
+    MY_PERMISSIONS,
+    MYSELF,
+    USER,
+    JiraClient,
+    JiraRejected,
+    JiraUnavailable,
+    is_configured,
+)
 from bot.integrations.jira.fields import FieldError, FieldMap, resolve
 
 NEEDED = ["BROWSE_PROJECTS", "EDIT_ISSUES", "ADD_COMMENTS", "EDIT_OWN_COMMENTS", "TRANSITION_ISSUES"]
@@ -33,7 +43,7 @@ def run_checks(settings) -> list[Check]:
     checks = [Check("ok", f"{'Cloud, API v3 (ADF comments)' if client.cloud else 'Data Center, API v2 (wiki markup)'}"
                           f" at {client.base}")]
     try:
-        me = client.request("GET", f"{client.api}/myself") or {}
+        me = client.request("GET", client.path(MYSELF)) or {}
         checks.append(Check("ok", f"signed in as {me.get('displayName')} ({me.get('accountId') or me.get('name')})"))
         fmap = _check_fields(client, settings, checks)
         _check_permissions(client, settings, checks)
@@ -52,7 +62,7 @@ def run_checks(settings) -> list[Check]:
 
 def _check_fields(client: JiraClient, settings, checks: list[Check]) -> FieldMap | None:
     try:
-        fmap = resolve(client.request("GET", f"{client.api}/field") or [], settings)
+        fmap = resolve(client.fields(), settings)
     except FieldError as exc:
         checks.append(Check("fail", str(exc)))
         return None
@@ -69,7 +79,7 @@ def _check_permissions(client: JiraClient, settings, checks: list[Check]) -> Non
     if not settings.jira_projects:
         checks.append(Check("warn", "BUDGETBOT_JIRA_PROJECTS is not set: permissions checked for any project"))
     for scope in scopes:
-        answer = client.request("GET", f"{client.api}/mypermissions",
+        answer = client.request("GET", client.path(MY_PERMISSIONS),
                                 params={**scope, "permissions": ",".join(NEEDED)}) or {}
         granted = answer.get("permissions") or {}
         missing = [p for p in NEEDED if not (granted.get(p) or {}).get("havePermission")]
@@ -82,25 +92,20 @@ def _check_sample_issue(client: JiraClient, settings, fmap: FieldMap, checks: li
     """Screens and transitions belong to a project's workflow: ask about one recent issue."""
     for project in settings.jira_projects[:5]:
         jql = f"project = {project} ORDER BY updated DESC"
-        if client.cloud:
-            found = client.request("POST", f"{client.api}/search/jql", json={"jql": jql, "maxResults": 1,
-                                                                              "fields": ["status"]}) or {}
-        else:
-            found = client.request("POST", f"{client.api}/search", json={"jql": jql, "maxResults": 1,
-                                                                         "fields": ["status"]}) or {}
+        found = client.search({"jql": jql, "maxResults": 1, "fields": ["status"]})
         issues = found.get("issues") or []
         if not issues:
             checks.append(Check("warn", f"{project}: no issue to check screens and transitions on"))
             continue
         key = issues[0]["key"]
-        editable = (client.request("GET", f"{client.api}/issue/{key}/editmeta") or {}).get("fields") or {}
+        editable = (client.request("GET", client.path(EDITMETA, key=key)) or {}).get("fields") or {}
         for field in (fmap.spend, fmap.spend_usd, fmap.budget):
             if field is not None and field.id not in editable:
                 checks.append(Check("fail", f"{key}: {field.name!r} is not on the edit screen; add it to the "
                                             f"{project} screens (Project settings, Issue layout / Screens)"))
         if settings.jira_over_budget_transition:
             wanted = settings.jira_over_budget_transition.lower()
-            listed = (client.request("GET", f"{client.api}/issue/{key}/transitions") or {}).get("transitions") or []
+            listed = client.transitions(key)
             names = [t.get("name", "") for t in listed]
             targets = [(t.get("to") or {}).get("name", "") for t in listed]
             if wanted in [n.lower() for n in names + targets]:
@@ -117,7 +122,7 @@ def _check_escalation_user(client: JiraClient, settings, checks: list[Check]) ->
                                     "only the assignee"))
         return
     try:
-        found = client.request("GET", f"{client.api}/user",
+        found = client.request("GET", client.path(USER),
                                params={"accountId" if client.cloud else "username": user}) or {}
         checks.append(Check("ok", f"escalation user is {found.get('displayName') or user}"))
     except JiraRejected:
@@ -127,7 +132,7 @@ def _check_escalation_user(client: JiraClient, settings, checks: list[Check]) ->
 
 def setup_fields(client: JiraClient, settings, budget_type: str, dry_run: bool) -> list[str]:
     """Create the Token Budget / Token Spend (/ USD) fields that are missing. Returns what happened."""
-    existing = client.request("GET", f"{client.api}/field") or []
+    existing = client.fields()
     wanted = [(settings.jira_budget_field, budget_type,
                "Token budget of the story: 200k, $5 or 200k / $5 (read by budgetbot)"),
               (settings.jira_spend_field, "number", "Tokens the agents spent on the story (written by budgetbot)")]
@@ -144,8 +149,8 @@ def setup_fields(client: JiraClient, settings, budget_type: str, dry_run: bool) 
         field_type, searcher = FIELD_TYPES[kind]
         body = {"name": name, "description": description, "type": field_type, "searcherKey": searcher}
         if dry_run:
-            done.append(f"would POST {client.url(client.api + '/field')} {body}")
+            done.append(f"would POST {client.url(client.path(FIELDS))} {body}")
             continue
-        created = client.request("POST", f"{client.api}/field", json=body) or {}
+        created = client.request("POST", client.path(FIELDS), json=body) or {}
         done.append(f"created: {name!r} ({created.get('id')}, {kind})")
     return done

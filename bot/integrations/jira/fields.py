@@ -78,7 +78,7 @@ def resolve(fields: list[dict], settings) -> FieldMap:
     if settings.jira_spend_usd_field:
         spend_usd = _typed(find_field(fields, settings.jira_spend_usd_field, "BUDGETBOT_JIRA_SPEND_USD_FIELD"),
                            {"number"}, "BUDGETBOT_JIRA_SPEND_USD_FIELD", "USD spend")
-    warnings = []
+    warnings: list[str] = []
     points = _optional(fields, settings.jira_story_points_field, "BUDGETBOT_JIRA_STORY_POINTS_FIELD", warnings)
     sprints = [f for f in fields if (f.get("schema") or {}).get("custom") == SPRINT_TYPE]
     sprint = _as_field(sprints[0]) if len(sprints) == 1 else _optional(
@@ -113,7 +113,7 @@ def field_map(client, settings, *, refresh: bool = False) -> FieldMap:
             raise cached[1]
         return cached[1]
     try:
-        resolved = resolve(client.request("GET", f"{client.api}/field"), settings)
+        resolved = resolve(client.fields(), settings)
     except FieldError as exc:
         with _lock:
             _cache[key] = (now + ERROR_CACHE_SECONDS, exc)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from flask import Flask
 from sqlalchemy import distinct, literal, select
@@ -74,10 +76,9 @@ def search(client: JiraClient, jql: str, fields: list[str]):
         if client.cloud:
             if token:
                 body["nextPageToken"] = token
-            page = client.request("POST", f"{client.api}/search/jql", json=body) or {}
         else:
             body["startAt"] = start
-            page = client.request("POST", f"{client.api}/search", json=body) or {}
+        page = client.search(body)
         issues = page.get("issues") or []
         yield issues
         start += len(issues)
@@ -137,21 +138,22 @@ def sync_sprints(client: JiraClient, db: Database, settings) -> int:
                 JiraIssue, JiraIssue.key == Story.key)))
     seen, boards = 0, set()
     for project in projects:
-        for board in _paged(client, "/rest/agile/1.0/board", {"projectKeyOrId": project, "type": "scrum"}):
+        for board in _paged(client.boards, {"projectKeyOrId": project, "type": "scrum"}):
             if board["id"] in boards:
                 continue  # one board can span several projects
             boards.add(board["id"])
-            sprints = list(_paged(client, f"/rest/agile/1.0/board/{board['id']}/sprint", {}))
+            sprints = list(_paged(partial(client.sprints, int(board["id"])), {}))
             with db.transaction() as session:
                 for sprint in sprints:
                     seen += upsert_sprint(session, sprint, board_id=int(board["id"])) is not None
     return seen
 
 
-def _paged(client: JiraClient, path: str, params: dict):
+def _paged(fetch: Callable[[dict], dict], params: dict):
+    """The values of an Agile API listing, page by page (startAt / isLast)."""
     start = 0
     for _ in range(MAX_PAGES):
-        page = client.request("GET", path, params={**params, "startAt": start, "maxResults": 50}) or {}
+        page = fetch({**params, "startAt": start, "maxResults": 50})
         values = page.get("values") or []
         yield from values
         start += len(values)

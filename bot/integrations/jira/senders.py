@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.db import Database
 from bot.integrations.jira import store
 from bot.integrations.jira.client import JiraClient, JiraRejected, client_for
 from bot.integrations.jira.fields import FieldError, FieldMap, JiraField, field_map
@@ -29,6 +30,12 @@ def _fields(client: JiraClient, ctx: SendContext) -> FieldMap:
         raise PermanentError(str(exc)) from None
 
 
+def _db(ctx: SendContext) -> Database:
+    """The worker's Database: the one path to the database a sender has."""
+    assert ctx.db is not None, "the worker gives every sender the app's database"
+    return ctx.db
+
+
 def _key(payload: dict) -> str:
     key = payload.get("key")
     if not isinstance(key, str) or not key:
@@ -41,20 +48,20 @@ def send_spend(payload: dict, ctx: SendContext) -> dict | None:
     """PUT the story's Token Spend as the ledger has it now (and USD spend, if configured); nothing when
     Jira already shows it."""
     settings, key = ctx.settings, _key(payload)
-    spent = store.story_spend(settings, key)
+    spent = store.story_spend(_db(ctx), key)
     if spent is None:
         return {"skipped": "no such story"}
     tokens, nano = spent[0], (spent[1] if settings.jira_spend_usd_field else None)
-    if not ctx.dry_run and store.spend_written(settings, key) == (tokens, nano):
+    if not ctx.dry_run and store.spend_written(_db(ctx), key) == (tokens, nano):
         return {"skipped": "unchanged"}
     client = client_for(settings)
     fmap = _fields(client, ctx)
     values: dict[str, object] = {fmap.spend.id: tokens}
     if fmap.spend_usd is not None and nano is not None:
         values[fmap.spend_usd.id] = float(round(nano_to_usd(nano), 6))
-    client.write(ctx, "PUT", f"{client.api}/issue/{key}", {"fields": values})
+    client.edit_issue(ctx, key, {"fields": values})
     if not ctx.dry_run:
-        store.save_spend_written(settings, key, tokens, nano, ctx.now)
+        store.save_spend_written(_db(ctx), key, tokens, nano, ctx.now)
     return {"tokens": tokens}
 
 
@@ -71,30 +78,27 @@ def send_comment(payload: dict, ctx: SendContext) -> dict | None:
         body = {"body": to_adf(doc) if client.cloud else to_wiki(doc, marker)}
     except DocError as exc:
         raise PermanentError(f"jira.comment for {key}: {exc}") from None
-    base = f"{client.api}/issue/{key}/comment"
-    comment_id = store.comment_id(settings, key, marker)
+    comment_id = store.comment_id(_db(ctx), key, marker)
     if comment_id is None and client.configured:
         comment_id = find_marked_comment(client, key, marker)
     if comment_id is not None:
         try:
-            client.write(ctx, "PUT", f"{base}/{comment_id}", body)
+            client.update_comment(ctx, key, comment_id, body)
             return {"comment_id": comment_id, "edited": True}
         except JiraRejected as exc:
             if exc.status != 404:
                 raise
             log.info("%s: budgetbot's %s comment %s was deleted; posting a new one", key, marker, comment_id)
-    created = client.write(ctx, "POST", base, {**body, "properties": [marker_property(marker)]})
+    created = client.add_comment(ctx, key, {**body, "properties": [marker_property(marker)]})
     new_id = str(created["id"]) if isinstance(created, dict) and created.get("id") else None
     if new_id and not ctx.dry_run:
-        store.save_comment_id(settings, key, marker, new_id)
+        store.save_comment_id(_db(ctx), key, marker, new_id)
     return {"comment_id": new_id, "edited": False}
 
 
 def find_marked_comment(client: JiraClient, key: str, marker: str) -> str | None:
     """The id of a comment carrying our hidden marker (a sent comment whose id was never stored)."""
-    page = client.request("GET", f"{client.api}/issue/{key}/comment",
-                          params={"orderBy": "-created", "maxResults": 100, "expand": "properties"}) or {}
-    for comment in page.get("comments") or []:
+    for comment in client.comments(key).get("comments") or []:
         for prop in comment.get("properties") or []:
             if prop.get("key") == PROPERTY_KEY and (prop.get("value") or {}).get("marker") == marker:
                 return str(comment["id"])
@@ -109,8 +113,7 @@ def send_labels(payload: dict, ctx: SendContext) -> dict | None:
     ops += [{"remove": label} for label in payload.get("remove") or []]
     if not ops:
         return None
-    client = client_for(ctx.settings)
-    client.write(ctx, "PUT", f"{client.api}/issue/{key}", {"update": {"labels": ops}})
+    client_for(ctx.settings).edit_issue(ctx, key, {"update": {"labels": ops}})
     return {"labels": ops}
 
 
@@ -120,22 +123,19 @@ def send_transition(payload: dict, ctx: SendContext) -> dict | None:
     key, name = _key(payload), str(payload.get("name") or "")
     client = client_for(ctx.settings)
     if not client.configured and ctx.dry_run:
-        client.write(ctx, "POST", f"{client.api}/issue/{key}/transitions",
-                     {"transition": {"id": f"<id of transition {name}>"}})
+        client.transition(ctx, key, f"<id of transition {name}>")
         return None
-    listed = client.request("GET", f"{client.api}/issue/{key}/transitions") or {}
-    transitions = listed.get("transitions") or []
+    transitions = client.transitions(key)
     wanted = name.strip().lower()
     match = next((t for t in transitions if str(t.get("name", "")).lower() == wanted), None) or next(
         (t for t in transitions if str((t.get("to") or {}).get("name", "")).lower() == wanted), None)
     if match is None:
-        issue = client.request("GET", f"{client.api}/issue/{key}", params={"fields": "status"}) or {}
-        status = ((issue.get("fields") or {}).get("status") or {}).get("name", "?")
+        status = client.status_of(key)
         if status.lower() == wanted:
             return {"already": status}  # a retry after the transition went through
         names = ", ".join(sorted(str(t.get("name")) for t in transitions)) or "none"
         raise PermanentError(f"{key}: no transition {name!r} from status {status!r} (available: {names}); "
                              "fix BUDGETBOT_JIRA_OVER_BUDGET_TRANSITION or the workflow")
-    client.write(ctx, "POST", f"{client.api}/issue/{key}/transitions", {"transition": {"id": str(match["id"])}})
+    client.transition(ctx, key, str(match["id"]))
     return {"transition": str(match["id"])}
 

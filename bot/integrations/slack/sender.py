@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
+from bot.integrations.http import Unavailable, error_from_response
 from bot.integrations.slack.tables import SlackMessage
-from bot.outbox import PermanentError, RetryableError, SendContext, SenderSet
+from bot.outbox import PermanentError, SendContext, SenderSet
+from bot.outbox.retry import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,25 @@ KIND = "slack.message"
 senders = SenderSet("slack")
 
 
+class _Scrubbed(logging.Filter):
+    """slack_sdk logs a body it cannot decode verbatim; an echoed token must not reach the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+SDK_LOG = logging.getLogger("bot.integrations.slack.sdk")
+SDK_LOG.addFilter(_Scrubbed())
+ERROR_CODE = re.compile(r"^[a-z0-9_]+$")  # what Slack's `error` looks like; slack_sdk puts prose there for a bad body
+
+
 def make_client(settings) -> WebClient:
     """A WebClient on BUDGETBOT_SLACK_API_URL with slack_sdk's own retries off: the outbox retries, and
     two layers of retries would multiply each other."""
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return WebClient(token=settings.slack_token.get_secret_value(), base_url=base_url, timeout=15,
-                     retry_handlers=[])
+                     retry_handlers=[], logger=SDK_LOG)
 
 
 @senders.sender(KIND)
@@ -68,14 +84,12 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
         if image:
             _upload_chart(client, db, key, channel_id, ts, earlier, image)
     except SlackApiError as exc:
-        raise _error(exc, channel) from None
+        raise _error(exc, channel, settings) from None
     except HTTPError as exc:  # the upload step talks to files.slack.com directly
-        if exc.code == 429 or exc.code >= 500:
-            raise RetryableError(f"Slack file upload answered {exc.code}",
-                                 retry_after=_retry_after(exc.headers)) from None
-        raise PermanentError(f"Slack file upload answered {exc.code}") from None
+        raise error_from_response(exc.code, dict(exc.headers or {}), "", service="Slack", where="file upload",
+                                  rate_limit_scope="kind", secrets=_secrets(settings)) from None
     except (URLError, TimeoutError, ConnectionError, SlackClientError) as exc:
-        raise RetryableError(f"Slack unreachable: {exc}") from None
+        raise Unavailable(f"Slack unreachable: {type(exc).__name__}") from None
     return {"channel": channel_id, "ts": ts}
 
 
@@ -134,27 +148,31 @@ def _record_dry_run(ctx: SendContext, settings, channel: str, earlier: SlackMess
                     "channel_id": channel, "thread_ts": ts})
 
 
-def _error(exc: SlackApiError, channel: str) -> Exception:
+def _error(exc: SlackApiError, channel: str, settings) -> Exception:
+    """Slack's answer through the HTTP base (status, Retry-After, scrubbing), with Slack's error codes on top:
+    a 429 or `ratelimited` holds every Slack message (its limits are per method), a code that may pass is
+    retried, and a 200 whose body is not JSON is transient: a proxy's page, most likely, not a refusal."""
     status = exc.response.status_code
-    code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-    if status == 429 or code == "ratelimited":
-        return RetryableError(f"Slack rate limit ({exc.response.api_url})",
-                              retry_after=_retry_after(exc.response.headers))
-    if status >= 500 or code in RETRYABLE:
-        return RetryableError(f"Slack answered {status} {code or ''}".strip(), retry_after=_retry_after(
-            exc.response.headers))
-    hint = HINTS.get(code or "", "Slack refused the request")
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    code = str(data.get("error") or "")
+    headers = dict(exc.response.headers or {})
+    if code == "ratelimited" and status != 429:
+        status = 429
+    if status >= 400:
+        hint = HINTS.get(code, "Slack refused the request").format(channel=channel)
+        return error_from_response(status, headers, code, service="Slack", where=exc.response.api_url, hint=hint,
+                                   rate_limit_scope="kind", secrets=_secrets(settings))
+    if code and not ERROR_CODE.match(code):
+        return Unavailable(f"Slack answered {exc.response.api_url} with a body that is not JSON (a proxy in the "
+                           "way, or Slack having trouble); tried again later", status=status)
+    if code in RETRYABLE:
+        return Unavailable(f"Slack answered {code}", status=status)
+    hint = HINTS.get(code, "Slack refused the request")
     return PermanentError(f"Slack error {code or status}: {hint.format(channel=channel)}")
 
 
-def _retry_after(headers) -> float | None:
-    if not headers:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+def _secrets(settings) -> list[str]:
+    return [settings.slack_token.get_secret_value()] if settings.slack_token is not None else []
 
 
 def _load(db: Database, key: str | None) -> SlackMessage | None:
