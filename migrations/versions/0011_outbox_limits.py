@@ -1,7 +1,7 @@
 """Outbox: rate-limit answers counted apart from failures, and limits wider than one row kept in the database.
 
-Revision ID: 0007_outbox_limits
-Revises: 0006
+Revision ID: 0011_outbox_limits
+Revises: 0010_verdict
 Create Date: 2026-12-01 21:00:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import bot.db
 
 
-revision = '0007_outbox_limits'
-down_revision = '0006'
+revision = '0011_outbox_limits'
+down_revision = '0010_verdict'
 branch_labels = None
 depends_on = None
 
