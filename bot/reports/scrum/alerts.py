@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.ledger.budgets import usd_to_nano
+from bot.ledger.sprints import is_active, last_day_of
 from bot.ledger.tables import AgentDay, RunStat, Sprint, Story, StoryDay, UsageDay
 from bot.outbox import enqueue
 from bot.reports import blocks as bk
@@ -127,10 +128,11 @@ def daily_budget_nano(session: Session, settings, day: date) -> int | None:
     for start, end, budget in session.execute(
             select(Sprint.start_at, Sprint.end_at, func.sum(Story.budget_nano_usd))
             .join(Story, (Story.sprint == Sprint.name) & Story.deleted.is_(False), isouter=True)
-            .where(Sprint.state == "active", Sprint.start_at.is_not(None), Sprint.end_at.is_not(None))
+            .where(is_active(datetime.combine(day, time(12), UTC)), Sprint.start_at.is_not(None),
+                   Sprint.end_at.is_not(None))
             .group_by(Sprint.id, Sprint.start_at, Sprint.end_at)):
         total += int(budget or 0)
-        days = max(days, (end.date() - start.date()).days + 1)
+        days = max(days, (last_day_of(end) - start.date()).days + 1)
     return total // days if total and days else None
 
 

@@ -27,7 +27,8 @@ class SprintWindow:
         """The sprint's UTC days (the rollups' days), first to last."""
         if not self.dated:
             return []
-        first, last = self.start.date(), self.end.date()
+        # The end is the moment after the last day (midnight for a sprint entered by dates): not a day of it.
+        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def day_number(self, now: datetime) -> int:
