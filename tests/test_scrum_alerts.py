@@ -19,7 +19,9 @@ TODAY = NOW.date()
 
 @pytest.fixture
 def settings_overrides(db_url):
-    return {"database_url": db_url, "public_url": "https://budgetbot.test"}
+    # These tests were written for the old, noisy thresholds ($1 a run, 10% of the daily budget).
+    return {"database_url": db_url, "public_url": "https://budgetbot.test", "anomaly_run_usd": 1,
+            "anomaly_share_pct": 10}
 
 
 def configure(app, **values):

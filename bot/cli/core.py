@@ -29,7 +29,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="heads")
-@with_app
+@with_app(schema=False)
 def db_upgrade(app: Flask, revision: str) -> None:
     """Apply migrations (default: all of them)."""
     from bot.migrate import upgrade
@@ -270,7 +270,7 @@ def prices() -> None:
 @prices.command("show")
 @click.argument("model")
 @click.option("--provider", help="Provider id, e.g. openai, anthropic, google.")
-@with_app
+@with_app(schema=False)
 def prices_show(app: Flask, model: str, provider: str | None) -> None:
     """Show the rates budgetbot uses for MODEL."""
     from bot.app_pricer import get_pricer

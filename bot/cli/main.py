@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import core, sprints, stories
+from bot.cli import core, demo, sprints, stories
 from bot.components import load_components
 
 
@@ -17,7 +17,7 @@ def main() -> None:
     """
 
 
-for _command in [*core.COMMANDS, *sprints.COMMANDS, *stories.COMMANDS]:
+for _command in [*core.COMMANDS, *sprints.COMMANDS, *stories.COMMANDS, *demo.COMMANDS]:
     main.add_command(_command)
 for _component in load_components():
     for _command in _component.commands() if _component.commands else ():

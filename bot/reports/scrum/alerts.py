@@ -141,7 +141,9 @@ def raise_alerts(session: Session, settings, findings: list, now: datetime | Non
     now = now or utcnow()
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     new = []
-    for finding in sorted(filter(None, findings), key=lambda f: (f.rule, f.subject, f.day)):
+    # An event older than a day (a back-fill, a late batch) is history, not news: no alert today.
+    since = (now - timedelta(days=1)).date()
+    for finding in sorted((f for f in findings if f and f.day >= since), key=lambda f: (f.rule, f.subject, f.day)):
         stmt = module.insert(Alert).values(rule=finding.rule, subject=finding.subject[:300], day=finding.day,
                                            story_key=finding.story_key, message=finding.message,
                                            details=finding.details, created_at=now)
