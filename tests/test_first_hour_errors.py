@@ -170,3 +170,16 @@ def test_ctrl_c_on_the_clock_stops_quietly_and_releases_the_lease(tmp_path):
     assert "Traceback" not in output and "SchedulerNotRunningError" not in output
     assert released is None  # the next clock acts at once instead of waiting out the lease
     assert "did you mean BUDGETBOT_SLACK_TOKEN?" in output  # the start-up warning, on stderr
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    from bot.reports import export
+    from bot.reports.retro import cli as retro_cli
+
+    probe = ("import sys; from bot.cli.main import main\n"
+             "heavy = ['matplotlib', 'jira', 'github', 'slack_sdk', 'genai_prices', 'alembic', 'apscheduler']\n"
+             "print(' '.join(m for m in heavy if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
+
+    assert loaded.stdout.strip() == ""  # each is imported where it is used (bench/startup.py times it)
+    assert retro_cli.GROUPS == export.GROUPS

@@ -10,7 +10,6 @@ from bot.db import get_db
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.ledger.read import breakdown, story_detail, story_summary
 from bot.ledger.tables import Story, StoryDay, UsageEvent
-from bot.reports.charts import line_chart
 
 bp = Blueprint("dashboard", __name__)
 
@@ -52,6 +51,8 @@ def _burn_chart(days: list[StoryDay], budget_tokens: int | None) -> Markup | Non
     series = {"tokens spent (cumulative)": cumulative}
     if budget_tokens:
         series["token budget"] = [budget_tokens] * len(days)
+    from bot.reports.charts import line_chart  # matplotlib: imported by the one page that draws
+
     svg = line_chart("Token burn", labels, series, y_label="tokens", dashed=["token budget"], fmt="svg")
     # The SVG is produced by matplotlib from numbers and our own labels (ISO dates), not from user text.
     return Markup(svg.decode())
