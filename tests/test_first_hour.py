@@ -144,3 +144,31 @@ def test_budget_set_wants_a_unit_and_spots_what_the_shell_cut(cli):
     assert emptied.exit_code != 0 and "quote dollar amounts" in emptied.output
     assert tokens_word.exit_code == 0 and "5,000" in tokens_word.output
     assert flagged.exit_code == 0 and "5,000" in flagged.output
+
+
+def test_jira_setup_dry_run_previews_the_requests_without_credentials(cli):
+    import responses
+
+    with responses.RequestsMock() as rsps:  # no request may leave: there are no credentials to send
+        result = cli("jira", "setup", "--dry-run", env={"BUDGETBOT_JIRA_URL": "https://acme.atlassian.net"})
+        assert len(rsps.calls) == 0
+
+    assert result.exit_code == 0, result.output
+    assert "no Jira credentials" in result.output
+    assert "would POST https://acme.atlassian.net/rest/api/3/field {'name': 'Token Budget'" in result.output
+    assert "would POST https://acme.atlassian.net/rest/api/3/field {'name': 'Token Spend'" in result.output
+
+
+def test_the_jira_doctor_does_not_claim_401_in_dry_run():
+    import responses
+
+    from bot.config import load_settings
+    from bot.integrations.jira.doctor import run_checks
+
+    site = {"jira_url": "https://x.atlassian.net", "jira_personal_access_token": "p"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False):  # Jira unreachable: nothing leaves
+        dry = [c for c in run_checks(load_settings({"dry_run": True, **site})) if "WEBHOOK_SECRET" in c.text]
+        live = [c for c in run_checks(load_settings(site)) if "WEBHOOK_SECRET" in c.text]
+
+    assert dry[0].level == "warn" and "in dry-run POST /webhooks/jira accepts unsigned deliveries" in dry[0].text
+    assert live[0].level == "fail" and "answers 401" in live[0].text
