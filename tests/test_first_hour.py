@@ -172,3 +172,39 @@ def test_the_jira_doctor_does_not_claim_401_in_dry_run():
 
     assert dry[0].level == "warn" and "in dry-run POST /webhooks/jira accepts unsigned deliveries" in dry[0].text
     assert live[0].level == "fail" and "answers 401" in live[0].text
+
+
+def test_github_replay_posts_a_signed_delivery_the_app_accepts(cli, tmp_path):
+    import shutil
+
+    import responses
+    from conftest import FIXTURES
+
+    from bot.app import create_app
+
+    secret = "replay-secret"
+    recorded = tmp_path / "pull_request__opened.json"
+    shutil.copy(FIXTURES / "github" / "pull_request__opened.json", recorded)
+    env = {"BUDGETBOT_GITHUB_WEBHOOK_SECRET": secret, "BUDGETBOT_PUBLIC_URL": "http://127.0.0.1:8101"}
+    import os
+
+    app = create_app({"database_url": os.environ["BUDGETBOT_DATABASE_URL"], "github_webhook_secret": secret})
+    local = app.test_client()
+    seen = []
+
+    def forward(request):  # the "running app": the real webhook endpoint, through Flask's test client
+        seen.append(request)
+        answer = local.post("/webhooks/github", data=request.body, headers=dict(request.headers))
+        return answer.status_code, {}, answer.get_data()
+
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.POST, "http://127.0.0.1:8101/webhooks/github", callback=forward)
+        result = cli("github", "replay", str(recorded), env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "pull_request delivery" in result.output and "HTTP 200" in result.output
+    assert seen[0].headers["X-GitHub-Event"] == "pull_request"
+    assert seen[0].headers["X-Hub-Signature-256"].startswith("sha256=")
+    assert seen[0].body == recorded.read_bytes()
+    unsigned = cli("github", "replay", str(recorded), env={"BUDGETBOT_PUBLIC_URL": "http://127.0.0.1:8101"})
+    assert unsigned.exit_code != 0 and "BUDGETBOT_GITHUB_WEBHOOK_SECRET" in unsigned.output

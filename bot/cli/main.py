@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import core, demo, sprints, stories
+from bot.cli import core, demo, github_replay, sprints, stories
 from bot.components import load_components
 
 
@@ -22,3 +22,5 @@ for _command in [*core.COMMANDS, *sprints.COMMANDS, *stories.COMMANDS, *demo.COM
 for _component in load_components():
     for _command in _component.commands() if _component.commands else ():
         main.add_command(_command)
+if "github" in main.commands:  # a trial without a tunnel: replay a recorded delivery to the local app
+    main.commands["github"].add_command(github_replay.replay)  # type: ignore[attr-defined]
