@@ -14,7 +14,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-
 def user_data_dir() -> Path:
     """Where the ledger lives by default, whatever folder a command runs from (XDG on Linux)."""
     if sys.platform == "darwin":

@@ -147,7 +147,8 @@ def _runaway(session, pricer, warn, now: datetime) -> int:
     events = [UsageEventIn(event_id=f"demo-loop-{n}", story=RUNAWAY, model=model, provider=provider, agent="codex",
                            run_id="demo-runaway-loop", occurred_at=began + timedelta(seconds=30 * n),
                            outcome="ok" if n < 3 else "error", tool_calls=40, input_tokens=95_000,
-                           output_tokens=2_500, cache_read_tokens=20_000, attributes={"team": "payments"})
+                           output_tokens=2_500, cache_read_tokens=20_000, cache_write_tokens=0, reasoning_tokens=0,
+                           attributes={"team": "payments"})
               for n in range(25)]
     ingest(session, events, pricer, warn, now=now)
     return len(events)
@@ -155,7 +156,12 @@ def _runaway(session, pricer, warn, now: datetime) -> int:
 
 def _override(session, now: datetime) -> None:
     """A lead accepted PAY-107's overrun on its pull request (GitHub's override label), so its check passes."""
-    from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest, GitHubPullRequestStory, GitHubRepository
+    from bot.integrations.github.tables import (
+        GitHubOverride,
+        GitHubPullRequest,
+        GitHubPullRequestStory,
+        GitHubRepository,
+    )
 
     if session.get(GitHubRepository, 4242) is None:
         session.add(GitHubRepository(id=4242, full_name="acme/payments"))

@@ -95,7 +95,6 @@ def _schema_problem(engine) -> str | None:
 
 def _known(revisions: set[str]) -> bool:
     from alembic.script import ScriptDirectory
-
     from alembic.script.revision import RevisionError
     from alembic.util import CommandError
 

@@ -38,8 +38,8 @@ def replay(app: Flask, file: Path, event: str | None, url: str | None, delivery:
     signature = hmac.new(settings.github_webhook_secret.get_secret_value().encode(), body, hashlib.sha256)
     target = url or f"{settings.public_url.rstrip('/')}/webhooks/github"
     headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
-               "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "X-Hub-Signature-256": f"sha256={signature.hexdigest()}",
-               "User-Agent": "budgetbot-replay"}
+               "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+               "X-Hub-Signature-256": f"sha256={signature.hexdigest()}", "User-Agent": "budgetbot-replay"}
     try:
         answer = requests.post(target, data=body, headers=headers, timeout=30)
     except requests.RequestException as exc:

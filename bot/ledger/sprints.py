@@ -51,9 +51,9 @@ def _check(session: Session, name: str, start: datetime, end: datetime, start_te
     overlap = session.scalar(select(Sprint).where(
         Sprint.start_at < end, Sprint.end_at > start, Sprint.id != (exclude or -1)).limit(1))
     if overlap is not None:
-        last = overlap.end_at - timedelta(microseconds=1)
         raise SprintError(f"{name!r} would overlap sprint {overlap.name!r} ({overlap.start_at:%Y-%m-%d} to "
-                          f"{last:%Y-%m-%d}); pick other dates or `budgetbot sprint edit` that one")
+                          f"{last_day_of(overlap.end_at or end):%Y-%m-%d}); pick other dates or `budgetbot sprint edit` "
+                          "that one")
 
 
 def add(session: Session, name: str, start_text: str, end_text: str) -> Sprint:
@@ -78,9 +78,9 @@ def edit(session: Session, name: str, *, new_name: str | None = None, start_text
     sprint = require(session, name)
     start = day_start(start_text, "--start") if start_text else sprint.start_at
     end = day_start(end_text, "--end", end=True) if end_text else sprint.end_at
-    if new_name and new_name.strip() and new_name.strip().lower() != sprint.name.lower():
-        if find(session, new_name) is not None:
-            raise SprintError(f"a sprint named {new_name.strip()!r} already exists")
+    renamed = bool(new_name and new_name.strip() and new_name.strip().lower() != sprint.name.lower())
+    if renamed and find(session, new_name or "") is not None:
+        raise SprintError(f"a sprint named {(new_name or '').strip()!r} already exists")
     if start is not None and end is not None:
         _check(session, new_name or sprint.name, start, end, start_text or f"{start:%Y-%m-%d}",
                end_text or f"{end - timedelta(days=1):%Y-%m-%d}", exclude=sprint.id)

@@ -77,7 +77,7 @@ class Supervisor:
         return code
 
     def _pump(self, name: str, child: subprocess.Popen) -> None:
-        for line in child.stdout:
+        for line in child.stdout or ():
             self.out(f"{name:<{self.width}} | {line.rstrip()}")
 
     def _terminate(self) -> None:
