@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -138,36 +141,50 @@ def test_a_dotenv_file_in_the_working_folder_is_read(tmp_path, monkeypatch):
     assert load_settings().public_url == "https://from-env.test"  # the environment wins
 
 
-def test_ctrl_c_on_the_clock_stops_quietly_and_releases_the_lease(tmp_path):
+def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(tmp_path):
+    import signal
+
     url = f"sqlite:///{tmp_path / 'clock.sqlite3'}"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("BUDGETBOT_")},
            "BUDGETBOT_DATABASE_URL": url, "BUDGETBOT_ENV_FILE": "", "PYTHONUNBUFFERED": "1",
            "BUDGETBOT_SLACK_BOT_TOKEN": "xoxb-typo"}
     assert run("db", "upgrade", env={"BUDGETBOT_DATABASE_URL": url}).exit_code == 0
     budgetbot = [sys.executable, "-c", "from bot.cli.main import main; main(prog_name='budgetbot')"]
-    child = subprocess.Popen([*budgetbot, "clock"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, cwd=tmp_path)
+    # Its own process group, as a terminal's: Ctrl-C sends SIGINT to run and to the clock alike, then run
+    # sends the clock SIGTERM.
+    child = subprocess.Popen([*budgetbot, "run", "--only", "clock"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, cwd=tmp_path, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)
+    reader.start()
     engine = make_engine(url)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until it holds the lease
+        deadline, holder = time.monotonic() + 90, None
+        while time.monotonic() < deadline and child.poll() is None:  # wait until the clock holds the lease
             with engine.connect() as connection:
                 holder = connection.execute(text("SELECT holder FROM scrum_clock_lock")).scalar()
             if holder:
                 break
             time.sleep(0.2)
         assert holder, "the clock never took its lease"
-        child.send_signal(2)  # SIGINT, as Ctrl-C sends it
-        output, _ = child.communicate(timeout=30)
+        clock_pid = int(re.search(r"clock \| started \(pid (\d+)\)", "".join(lines)).group(1))
+        os.killpg(child.pid, signal.SIGINT)
+        for _ in range(3):  # run's SIGTERM, and a second Ctrl-C, reaching the clock while it stops
+            time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(clock_pid, signal.SIGTERM)
+        child.wait(timeout=60)
+        reader.join(timeout=10)
+        output = "".join(lines)
         with engine.connect() as connection:
             released = connection.execute(text("SELECT holder FROM scrum_clock_lock")).scalar()
     finally:
         if child.poll() is None:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
         engine.dispose()
 
+    assert "Traceback" not in output and "SchedulerNotRunningError" not in output, output
     assert child.returncode == 0, output
-    assert "Traceback" not in output and "SchedulerNotRunningError" not in output
     assert released is None  # the next clock acts at once instead of waiting out the lease
     assert "did you mean BUDGETBOT_SLACK_TOKEN?" in output  # the start-up warning, on stderr
 
@@ -183,3 +200,23 @@ def test_the_cli_starts_without_the_heavy_libraries():
 
     assert loaded.stdout.strip() == ""  # each is imported where it is used (bench/startup.py times it)
     assert retro_cli.GROUPS == export.GROUPS
+
+
+def test_stopping_the_clock_twice_is_quiet_and_a_closed_clock_never_takes_the_lease_back(app, db):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.processes.clock import build_scheduler, stop_quietly
+    from bot.processes.tables import ClockLock
+
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    clock = scheduler.budgetbot_clock
+    assert clock.acquire()
+    scheduler.start(paused=True)
+
+    stop_quietly(scheduler)
+    stop_quietly(scheduler)  # the old SIGTERM handler raised SchedulerNotRunningError here
+    clock.close()
+
+    assert not clock.acquire()  # a heartbeat still in flight cannot take it back
+    with db.session_factory() as session:
+        assert session.get(ClockLock, "clock").holder is None
