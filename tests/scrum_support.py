@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import select
 
 from bot.app_pricer import get_pricer
-from bot.db import utcnow
 from bot.components import registry
+from bot.db import utcnow
 from bot.ledger.ingest import ingest
 from bot.ledger.tables import Sprint, Story
 from bot.ledger.usage_shapes import parse_usage_body

@@ -208,3 +208,37 @@ def test_github_replay_posts_a_signed_delivery_the_app_accepts(cli, tmp_path):
     assert seen[0].body == recorded.read_bytes()
     unsigned = cli("github", "replay", str(recorded), env={"BUDGETBOT_PUBLIC_URL": "http://127.0.0.1:8101"})
     assert unsigned.exit_code != 0 and "BUDGETBOT_GITHUB_WEBHOOK_SECRET" in unsigned.output
+
+
+def test_make_run_takes_port_and_host_and_make_clean_keeps_the_ledger(tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("no make on this machine")
+    repo = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # -n: print what would run; -o: take the venv as installed, so no install is attempted.
+    run = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "run", "PORT=8101", "HOST=0.0.0.0"],
+                         cwd=repo, env=env, capture_output=True, text=True, check=True).stdout
+    clean = subprocess.run(["make", "-n", "clean"], cwd=repo, env=env, capture_output=True, text=True,
+                           check=True).stdout
+
+    assert "budgetbot run --host 0.0.0.0 --port 8101" in run
+    assert "instance" not in clean and ".venv" in clean
+
+
+def test_the_public_url_follows_the_port_unless_set(monkeypatch):
+    monkeypatch.delenv("BUDGETBOT_PUBLIC_URL", raising=False)  # restored after: follow_port sets it for children
+    from bot.config import load_settings
+    from bot.processes.supervisor import follow_port
+
+    default, chosen = load_settings({}), load_settings({"public_url": "https://budgetbot.example.com"})
+    follow_port(default, "0.0.0.0", 8101)
+    follow_port(chosen, "0.0.0.0", 8101)
+
+    assert default.public_url == "http://127.0.0.1:8101"
+    assert chosen.public_url == "https://budgetbot.example.com"
