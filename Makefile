@@ -21,10 +21,11 @@ endif
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./clients/python
 	touch $(STAMP)
 
 migrate: install
@@ -49,6 +50,8 @@ bench: install
 	$(BIN)/python bench/check_run.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/retro.py
+	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/dashboard.py
 
 # Never instance/: it holds the SQLite ledger, which no clean target may delete.
 clean:

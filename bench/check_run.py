@@ -29,8 +29,8 @@ import responses  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from bot.app import create_app  # noqa: E402
 from bot.all_tables import metadata  # noqa: E402
+from bot.app import create_app  # noqa: E402
 from bot.db import get_db, utcnow  # noqa: E402
 from bot.integrations.github import client as github_client  # noqa: E402
 from bot.outbox.worker import run_once  # noqa: E402

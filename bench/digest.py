@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
-from bot.app import create_app
 from bot.all_tables import metadata
+from bot.app import create_app
 from bot.db import get_db
 from bot.ledger.tables import AgentDay, Sprint, Story, StoryDay, UsageDay, UsageEvent
 from bot.reports.scrum.digest import build, run

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
-from bot.app import create_app
 from bot.all_tables import metadata
+from bot.app import create_app
 from bot.db import get_db
 from bot.web.auth import create_token
 

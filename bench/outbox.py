@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import create_app
 from bot.all_tables import metadata
+from bot.app import create_app
 from bot.app_pricer import get_pricer
 from bot.components import registry
 from bot.db import get_db

@@ -33,6 +33,7 @@ COMPONENTS = (
     "bot.integrations.github",
     "bot.integrations.jira",
     "bot.integrations.slack",
+    "bot.integrations.otel",
     "bot.reports.scrum",
     "bot.reports.retro",
 )

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     run_max_tool_calls: int | None = Field(default=None, gt=0)
     max_consecutive_errors: int = Field(default=3, ge=1)
 
+    # --- guardrails: the policy file and reservations (docs/guardrails.md) ---
+    policy_file: Path | None = None  # TOML caps per run, agent/org day and month, with overrides; reloaded live
+    reservation_seconds: float = Field(default=120.0, gt=0, le=86_400)  # an allowed estimate is held this long
+
     # --- outbox ---
     outbox_max_attempts: int = Field(default=12, ge=1)  # then the row is dead (kept; `outbox retry` re-drives)
     outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)  # first retry after 5-10 s, then doubling
@@ -124,6 +128,13 @@ class Settings(BaseSettings):
     anomaly_cost_jump_factor: Decimal = Field(default=Decimal(2), gt=1)
     anomaly_cost_jump_min_events: int = Field(default=5, ge=1)
 
+    # --- dashboard ---
+    secret_key: SecretStr | None = None  # signs sessions and CSRF tokens; dev/dry-run: generated in instance/
+    link_secret_key: SecretStr | None = None  # signs story links (default: secret_key); rotate to revoke them all
+    story_link_days: float = Field(default=30, gt=0)  # how long a story link in a PR check, Jira or Slack works
+    login_max_failures: int = Field(default=5, ge=1)  # failed logins of one name from one address, then locked
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _database_driver(cls, value: str) -> str:
@@ -174,6 +185,27 @@ class Settings(BaseSettings):
     def _prices_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    # --- OpenTelemetry receiver (bot/integrations/otel, docs/agents.md) ---
+    otel_max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)  # per export, on the wire AND after gunzip
+    otel_retry_after_seconds: int = Field(default=5, ge=1)  # Retry-After of a 503 when the database is busy
+    otel_story_attribute: str = Field(default="jira.issue.key", min_length=1)  # resource or record attribute
+    otel_branch_attributes: Annotated[list[str], NoDecode] = [
+        "vcs.ref.head.name", "vcs.repository.ref.name", "git.branch", "vcs.branch", "branch"]
+    otel_team_attributes: Annotated[list[str], NoDecode] = ["team", "team.id", "team.name"]
+    otel_cost_center_attributes: Annotated[list[str], NoDecode] = ["cost_center", "cost.center"]
+    otel_project_attributes: Annotated[list[str], NoDecode] = ["project", "project.name"]
+    # These CLIs report each model call as a log event; their spans would count it a second time.
+    otel_skip_span_services: Annotated[list[str], NoDecode] = [
+        "claude-code", "codex_exec", "codex_tui", "codex-cli", "codex_cli_rs", "gemini-cli"]
+
+    @field_validator("otel_branch_attributes", "otel_team_attributes", "otel_cost_center_attributes",
+                     "otel_project_attributes", "otel_skip_span_services", mode="before")
+    @classmethod
+    def _split_otel_lists(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
 

@@ -82,7 +82,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _sqlite_begin_immediate(connection) -> None:
     # Take the write lock at BEGIN so two writers wait on busy_timeout instead of
     # failing with "database is locked" when a read transaction tries to upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read that asks for it (execution option budgetbot_read_only) begins DEFERRED: it never takes that lock.
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get("budgetbot_read_only")
+                               else "BEGIN IMMEDIATE")
 
 
 class Database:

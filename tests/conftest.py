@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from pg_database import own_database
 from sqlalchemy import text
 
-from bot.app import create_app
 from bot.all_tables import metadata
+from bot.app import create_app
 from bot.db import get_db, make_engine
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

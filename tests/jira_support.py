@@ -64,6 +64,14 @@ def post_webhook(client, payload: dict, identifier: str | None = "wh-1", secret:
     return client.post("/webhooks/jira", data=body, headers=headers)
 
 
+def store_fields(app, fields: list[dict] | None = None) -> None:
+    """As if budgetbot had already refreshed its copy of the site's field list (the `jira.fields` job)."""
+    from bot.integrations.jira.field_copy import store_field_list
+
+    with get_db(app).transaction() as session:
+        store_field_list(session, app.config["SETTINGS"], fields if fields is not None else field_list(), utcnow())
+
+
 def fixture_copy(name: str) -> dict:
     return copy.deepcopy(load_fixture(f"jira/{name}"))
 
@@ -111,3 +119,9 @@ def jira_http():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         mock_fields(rsps)
         yield rsps
+
+
+@pytest.fixture
+def stored_field_list(app):
+    """budgetbot's copy of the site's field list, as the `jira.fields` job leaves it: webhooks read it."""
+    store_fields(app)

@@ -19,6 +19,7 @@ from github_support import (
     pr_event,
     usage,
 )
+from link_support import unsigned
 from sqlalchemy import select
 
 from bot.integrations.github import client as github_client
@@ -102,8 +103,8 @@ def test_warning_check_title_table_and_links(client, app, auth, gh):
     assert "| Tokens | 200,000 | 182,000 | 91% |" in summary and "| USD | $5.00 | $4.10 | 82% |" in summary
     assert "- Top models: claude-sonnet-4 $3.20 · 150k tokens; gpt-4.1 $0.90 · 32k tokens" in summary
     assert "- Top agents: claude-code $3.20" in summary
-    assert "[budgetbot](https://budgetbot.test/stories/PROJ-123)" in summary
-    assert body["details_url"] == "https://budgetbot.test/stories/PROJ-123"
+    assert "[budgetbot](https://budgetbot.test/stories/PROJ-123)" in unsigned(summary)
+    assert unsigned(body["details_url"]) == "https://budgetbot.test/stories/PROJ-123"
 
 
 def test_jira_link_when_the_jira_url_is_configured(client, app, auth, gh):

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 import responses
-from jira_support import JIRA, body, calls, drain, fixture_copy, jira_settings, mock_fields, post_webhook, use
+from jira_support import (
+    JIRA,
+    body,
+    calls,
+    drain,
+    fixture_copy,
+    jira_settings,
+    mock_fields,
+    post_webhook,
+    stored_field_list,
+    use,
+)
+from link_support import unsigned
 from sqlalchemy import select
 
 from bot.integrations.jira.tables import JiraComment
@@ -13,6 +25,9 @@ from bot.outbox.tables import OutboxRow
 ISSUE = f"{JIRA}/rest/api/3/issue/TES-14"
 ESCALATE_TO = "5b10a2844c20165700ede21g"
 ASSIGNEE = "5cedcb4355a88a0fc86388ba"  # from the recorded webhook
+
+# The webhook reads the field list budgetbot stored; it never asks Jira (tests/test_jira_hostile.py).
+pytestmark = pytest.mark.usefixtures("stored_field_list")
 
 
 @pytest.fixture
@@ -83,25 +98,24 @@ def test_crossing_over_labels_comments_and_transitions_once(app, client, db, jir
     assert kinds == ["jira.spend", "jira.labels", "jira.transition", "jira.comment"]
     assert drain(app) == 3  # the spend write waits for its interval
 
-    assert requests_made(jira_http) == [
-        "GET /rest/api/3/field",
+    assert requests_made(jira_http) == [  # no GET /field: the webhook read the stored field list
         "PUT /rest/api/3/issue/TES-14",
         "GET /rest/api/3/issue/TES-14/transitions",
         "POST /rest/api/3/issue/TES-14/transitions",
         "GET /rest/api/3/issue/TES-14/comment?orderBy=-created&maxResults=100&expand=properties",
         "POST /rest/api/3/issue/TES-14/comment",
     ]
-    label, _, transition, _, comment = jira_http.calls[1:]
+    label, _, transition, _, comment = jira_http.calls
     assert body(label) == {"update": {"labels": [{"add": "over-token-budget"}]}}
     assert body(transition) == {"transition": {"id": "711"}}  # "QA Review" looked up, posted by id
-    assert body(comment) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
+    assert unsigned(body(comment)) == {"body": expected_over_comment("20", "166.7%", "$0.0040"),
                              "properties": [{"key": "budgetbot", "value": {"marker": "over-budget"}}]}
     assert label.request.headers["Authorization"].startswith("Basic ")
     with db.session_factory() as session:
         assert session.scalar(select(JiraComment.comment_id)) == "10000"
 
     use(app, "TES-14", tokens=5, start=1)  # still over: no second escalation
-    assert drain(app) == 0 and len(jira_http.calls) == 6
+    assert drain(app) == 0 and len(jira_http.calls) == 5
 
 
 def test_back_under_removes_the_label_and_a_later_crossing_edits_the_same_comment(app, client, db, jira_http):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import pytest
 from jira_support import (
     BUDGET_ID,
     JIRA,
@@ -14,6 +15,7 @@ from jira_support import (
     jira_http,
     post_webhook,
     settings_overrides,
+    stored_field_list,
     use,
 )
 from sqlalchemy import func, select
@@ -22,6 +24,9 @@ from bot.integrations.deliveries import Delivery
 from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox.tables import OutboxRow
+
+# The webhook reads the field list budgetbot stored; it never asks Jira (tests/test_jira_hostile.py).
+pytestmark = pytest.mark.usefixtures("stored_field_list")
 
 
 def story(db, key="TES-14") -> Story | None:
@@ -44,11 +49,10 @@ def test_budget_change_matched_by_field_id_sets_the_budget_and_story_details(cli
     assert (saved.summary, saved.assignee, saved.jira_status) == ("v", "Sample User", "To Do")
     with db.session_factory() as session:
         assert session.get(JiraIssue, "TES-14").assignee_id == "5cedcb4355a88a0fc86388ba"
-    # The field list is asked once and cached: a second webhook does not ask again.
+    # The field list comes from budgetbot's stored copy: no webhook asks Jira for it.
     post_webhook(client, budget_payload("20k"), identifier="wh-2")
     assert story(db).budget_tokens == 20_000
-    assert len(calls(jira_http, "GET", "/rest/api/3/field")) == 1
-    assert len(jira_http.calls) == 1
+    assert len(jira_http.calls) == 0
 
 
 def test_text_budget_with_dollars_is_parsed_like_the_api(client, db, jira_http):
@@ -197,7 +201,7 @@ def test_issue_created_with_budget_in_fields_reads_the_value(client, db, jira_ht
     response = post_webhook(client, payload)
 
     assert response.json["result"] == "budget_changed" and story(db, "KAN-3").budget_tokens == 300_000
-    assert JIRA in calls(jira_http)[0].request.url
+    assert calls(jira_http) == []  # the budget field's id came from the stored field list
 
 
 def test_an_issue_without_a_valid_key_is_400_naming_the_field(client, db, jira_http):

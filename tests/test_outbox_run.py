@@ -13,8 +13,8 @@ import urllib.request
 from conftest import stamp_heads
 from outbox_helpers import add, rows, test_senders
 
-from bot.app import create_app
 from bot.all_tables import metadata
+from bot.app import create_app
 from bot.components import registry
 from bot.config import Settings
 from bot.db import make_engine

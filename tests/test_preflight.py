@@ -6,7 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.guardrails.preflight import BLOCK, WARN, Reason, RunSoFar, decide, judge_run
+from bot.db import utcnow
+from bot.guardrails.judgement import decide, judge
+from bot.guardrails.policy import Limits
+from bot.guardrails.shapes import BLOCK, WARN, Figures, Reason, RunFigures, Spent
 
 
 @pytest.fixture
@@ -26,7 +29,10 @@ def spend(client, auth, event_id, **fields):
 
 
 def test_a_fresh_run_is_allowed(client, auth):
-    assert ask(client, auth, story="PROJ-1", agent="coder", run_id="r1") == {"decision": "allow", "reasons": []}
+    answer = ask(client, auth, story="PROJ-1", agent="coder", run_id="r1")
+
+    assert (answer["decision"], answer["reasons"], answer["story_status"]) == ("allow", [], "no_budget")
+    assert answer["reservation_id"] is None  # no estimate, nothing reserved
 
 
 def test_over_budget_story_blocks_and_warning_warns(client, auth):
@@ -48,7 +54,8 @@ def test_run_token_cap(client, auth):
     spend(client, auth, "b", run_id="r1", input_tokens=1_500)
 
     assert ask(client, auth, run_id="r1")["reasons"] == [
-        {"check": "run_tokens", "decision": "block", "message": "run has used 10,000 tokens, its cap is 10,000 tokens"}]
+        {"code": "run_tokens", "check": "run_tokens", "decision": "block", "limit": 10_000, "figure": 10_000,
+         "unit": "tokens", "message": "run r1 used 10,000 of 10,000 tokens"}]
     assert ask(client, auth, run_id="another-run")["decision"] == "allow"
 
 
@@ -98,9 +105,9 @@ def test_bad_preflight_requests_are_named(client, auth):
 
 
 def test_run_rules_are_pure_and_strictest_wins():
-    run = RunSoFar(tokens=100, nano_usd=0, tool_calls=25, trailing_errors=0)
-    reasons = judge_run(run, max_tokens=None, max_usd=None, max_tool_calls=20, max_consecutive_errors=3,
-                        warn_threshold=Decimal("0.8"))
+    run = RunFigures("r1", Spent(tokens=100), tool_calls=25, errors_since_ok=0)
+    figures = Figures(now=utcnow(), day="2026-12-01", month="2026-12", run=run)
+    reasons = judge(figures, Limits(run_max_tool_calls=20, max_consecutive_errors=3, warn_at=Decimal("0.8")))
 
     assert [r.check for r in reasons] == ["run_tool_calls"]
     assert decide([Reason("a", WARN, ""), Reason("b", BLOCK, "")]) == BLOCK

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from link_support import unsigned
 from scrum_support import add_sprint, event, ingest_events, rows, set_story
 from sqlalchemy import select
 
@@ -56,7 +57,7 @@ def test_a_run_over_a_dollar_alerts_once_with_a_slack_message_and_a_note_on_the_
     slack, = rows(db, "slack.message")
     assert slack.payload["update_key"].startswith("alerts:")
     assert slack.payload["blocks"][0]["text"]["text"] == ":rotating_light: budgetbot: 1 anomaly"
-    assert slack.payload["blocks"][1]["text"]["text"] == (
+    assert unsigned(slack.payload["blocks"][1]["text"]["text"]) == (
         "*Expensive run* — Run r1 (codex on PROJ-1) has cost $1.20 over 3 calls, above the $1.00 limit per run"
         " · <https://budgetbot.test/stories/PROJ-1|PROJ-1>")
     note, = rows(db, "jira.comment")

@@ -18,7 +18,7 @@ from bot.cli.app import with_app
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @with_app
 def serve(app: Flask, host: str, port: int) -> None:
-    """Serve the web app with the development server (use gunicorn in production: see Procfile)."""
+    """Serve the web app with the development server (use waitress in production: see Procfile)."""
     app.run(host=host, port=port, use_reloader=False, threaded=True)
 
 

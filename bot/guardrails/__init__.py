@@ -10,13 +10,14 @@ from bot.components import Component, Registry
 def _init_app(app: Flask, registry: Registry) -> None:
     from bot.guardrails import preflight
 
-    app.register_blueprint(preflight.bp)
+    preflight.install(app, registry)
 
 
 def _commands():
     from bot.guardrails.breakers import breaker
+    from bot.guardrails.policy_cli import policy
 
-    return [breaker]
+    return [breaker, policy]
 
 
 component = Component("guardrails", _init_app, _commands)

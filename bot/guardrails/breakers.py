@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from sqlalchemy import select
 
 from bot.cli.app import with_app
-from bot.db import get_db, utcnow
-from bot.guardrails.tables import Breaker
-from bot.ledger.keys import InvalidStoryKey, normalize_key
-
-SCOPES = ("all", "agent", "story", "run")
-
-
-def _target(scope: str, target: str | None) -> str:
-    if scope == "all":
-        if target:
-            raise click.UsageError("`all` takes no target")
-        return ""
-    if not target:
-        raise click.UsageError(f"`{scope}` needs a target, e.g. `budgetbot breaker trip {scope} NAME`")
-    if scope == "story":
-        try:
-            return normalize_key(target)
-        except InvalidStoryKey as exc:
-            raise click.UsageError(str(exc)) from None
-    return target
+from bot.db import get_db
+from bot.guardrails import breaker_store as store
+from bot.guardrails.breaker_store import SCOPES
 
 
 @click.group()
 def breaker() -> None:
-    """Kill switches checked by POST /api/v1/preflight."""
+    """Kill switches checked by POST /api/v1/preflight (also GET/POST/DELETE /api/v1/breakers)."""
 
 
 @breaker.command("trip")
@@ -42,27 +24,33 @@ def breaker() -> None:
 @with_app
 def trip(app: Flask, scope: str, target: str | None, reason: str, tripped_by: str | None) -> None:
     """Block preflight for SCOPE (all | agent NAME | story KEY | run ID) until cleared."""
-    target = _target(scope, target)
-    with get_db().transaction() as session:
-        session.add(Breaker(scope=scope, target=target, reason=reason, tripped_by=tripped_by))
-    click.echo(f"tripped: preflight now blocks {'everything' if scope == 'all' else f'{scope} {target}'}")
+    try:
+        with get_db().transaction() as session:
+            tripped = store.trip(session, scope, target, reason, tripped_by)
+            label, since, by = tripped.breaker.label, tripped.breaker.tripped_at, tripped.breaker.tripped_by
+    except store.BreakerError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not tripped.created:
+        click.echo(f"already tripped: {label} since {since:%Y-%m-%d %H:%M}{f' by {by}' if by else ''} (one breaker)")
+        return
+    click.echo(f"tripped: preflight now blocks {label}")
 
 
 @breaker.command("clear")
 @click.argument("scope", type=click.Choice(SCOPES))
 @click.argument("target", required=False)
+@click.option("--by", "cleared_by", help="Who cleared it (for the audit trail).")
 @with_app
-def clear(app: Flask, scope: str, target: str | None) -> None:
-    """Clear the kill switch on SCOPE [TARGET]."""
-    target = _target(scope, target)
-    with get_db().transaction() as session:
-        active = list(session.scalars(select(Breaker).where(
-            Breaker.scope == scope, Breaker.target == target, Breaker.cleared_at.is_(None))))
-        for item in active:
-            item.cleared_at = utcnow()
-    if not active:
-        raise click.ClickException(f"no tripped breaker on {scope} {target}".strip())
-    click.echo(f"cleared {len(active)} breaker(s)")
+def clear(app: Flask, scope: str, target: str | None, cleared_by: str | None) -> None:
+    """Clear the kill switch on SCOPE [TARGET] (`breaker clear all` clears the one on everything)."""
+    try:
+        with get_db().transaction() as session:
+            cleared = store.clear(session, scope, target, cleared_by)
+    except store.BreakerError as exc:
+        if exc.field == "target" and str(exc).startswith("no tripped"):
+            raise click.ClickException(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"cleared {len(cleared)} breaker(s)")
 
 
 @breaker.command("list")
@@ -70,14 +58,13 @@ def clear(app: Flask, scope: str, target: str | None) -> None:
 @with_app
 def list_breakers(app: Flask, show_all: bool) -> None:
     """List tripped (or, with --all, also cleared) breakers."""
-    query = select(Breaker).order_by(Breaker.tripped_at)
-    if not show_all:
-        query = query.where(Breaker.cleared_at.is_(None))
     with get_db().session_factory() as session:
-        rows = list(session.scalars(query))
+        rows = store.listing(session, show_all)
     if not rows:
         click.echo("no breakers tripped")
     for row in rows:
-        state = f"cleared {row.cleared_at:%Y-%m-%d %H:%M}" if row.cleared_at else "TRIPPED"
+        state = "TRIPPED"
+        if row.cleared_at:
+            state = f"cleared {row.cleared_at:%Y-%m-%d %H:%M}" + (f" by {row.cleared_by}" if row.cleared_by else "")
         who = f" by {row.tripped_by}" if row.tripped_by else ""
-        click.echo(f"{row.label}\t{state}\ttripped {row.tripped_at:%Y-%m-%d %H:%M}{who}: {row.reason}")
+        click.echo(f"#{row.id}\t{row.label}\t{state}\ttripped {row.tripped_at:%Y-%m-%d %H:%M}{who}: {row.reason}")

@@ -2,131 +2,74 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from decimal import Decimal
+from datetime import datetime
 
-from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from flask import Blueprint, Flask, current_app, g, jsonify
+from pydantic import ValidationError
 
-from bot.db import get_db
-from bot.guardrails.tables import Breaker
-from bot.ledger.budgets import Status, nano_to_usd, usd_to_nano
-from bot.ledger.ingest import judge_story
-from bot.ledger.keys import InvalidStoryKey, normalize_key
-from bot.ledger.tables import Story, UsageEvent
-from bot.web.api import error, json_body
+from bot.components import Registry
+from bot.config import ConfigError
+from bot.db import Database, get_db, utcnow
+from bot.guardrails import spend
+from bot.guardrails.blocks import record_block
+from bot.guardrails.figures import read_figures
+from bot.guardrails.judgement import Estimate, decide, judge, remaining
+from bot.guardrails.policy import Policy
+from bot.guardrails.policy_file import PolicyError, PolicyHolder, watch_sighup
+from bot.guardrails.reservations import lock_story, release, reserve
+from bot.guardrails.shapes import ALLOW, BLOCK, WARN, PreflightIn, Reason  # noqa: F401  (re-exported)
+from bot.ledger.events import USAGE_RECORDED
+from bot.ledger.keys import project_of
 from bot.web.auth import require_token
+from bot.web.json_io import error, json_body
 
 bp = Blueprint("preflight", __name__, url_prefix="/api/v1")
-ALLOW, WARN, BLOCK = "allow", "warn", "block"
-_RANK = {ALLOW: 0, WARN: 1, BLOCK: 2}
+# SQLite: begin this read DEFERRED instead of IMMEDIATE (bot/db.py honours the option), so preflight never
+# waits for, or holds, the write lock; WAL gives it a consistent snapshot.
+READ_ONLY = {"budgetbot_read_only": True}
 
 
-class PreflightIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    story: str | None = None
-    agent: str | None = Field(default=None, max_length=200)
-    run_id: str | None = Field(default=None, max_length=200)
-    model: str | None = Field(default=None, max_length=200)
-
-    @field_validator("story")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            return normalize_key(value)
-        except InvalidStoryKey as exc:
-            raise ValueError(str(exc)) from None
+def _judge(session, request: PreflightIn, settings, policy: Policy, now: datetime, estimate: Estimate):
+    figures, labels = read_figures(session, request, settings, now)
+    limits = policy.limits(request.agent, project_of(request.story) if request.story else None, labels)
+    reasons = judge(figures, limits, estimate, block_unpriced=bool(getattr(settings, "block_unpriced", False)))
+    return figures, limits, reasons
 
 
-@dataclass(frozen=True)
-class Reason:
-    check: str
-    decision: str
-    message: str
+def run_preflight(db: Database, request: PreflightIn, settings, policy: Policy, asked_by: str | None = None,
+                  now: datetime | None = None) -> dict:
+    """Judge the coming call; with an estimate, reserve its headroom unless blocked. Every block is recorded."""
+    now = now or utcnow()
+    estimate = Estimate.of(request.estimated_tokens, request.estimated_usd)
+    reservation = None
+    if request.has_estimate:
+        # A write: the story's preflights take turns, so parallel runs cannot all take the last headroom.
+        with db.transaction() as session:
+            lock_story(session, request.story)
+            figures, limits, reasons = _judge(session, request, settings, policy, now, estimate)
+            if decide(reasons) == BLOCK:
+                record_block(session, request, reasons, asked_by, now)
+            else:
+                reservation = reserve(session, request, estimate, now, settings.reservation_seconds)
+    else:
+        with db.session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            figures, limits, reasons = _judge(session, request, settings, policy, now, estimate)
+        if decide(reasons) == BLOCK:
+            with db.transaction() as session:
+                record_block(session, request, reasons, asked_by, now)
+    return {
+        "decision": decide(reasons),
+        "reasons": [reason.as_json() for reason in reasons],
+        "story_status": figures.story.status if figures.story else ("no_budget" if request.story else None),
+        "remaining": remaining(figures, limits),
+        "reservation_id": reservation.id if reservation else None,
+        "reservation_expires_at": reservation.expires_at.isoformat().replace("+00:00", "Z") if reservation else None,
+    }
 
 
-@dataclass(frozen=True)
-class RunSoFar:
-    tokens: int
-    nano_usd: int
-    tool_calls: int
-    trailing_errors: int  # consecutive `error` outcomes at the end of the run
-
-
-def judge_run(run: RunSoFar, *, max_tokens: int | None, max_usd: Decimal | None, max_tool_calls: int | None,
-              max_consecutive_errors: int, warn_threshold: Decimal) -> list[Reason]:
-    """Per-run caps and the runaway-loop signature (pure)."""
-    reasons = []
-    caps = [("run_tokens", run.tokens, max_tokens, lambda v: f"{v:,} tokens"),
-            ("run_usd", run.nano_usd, usd_to_nano(max_usd) if max_usd else None, lambda v: f"${nano_to_usd(v)}"),
-            ("run_tool_calls", run.tool_calls, max_tool_calls, lambda v: f"{v:,} tool calls")]
-    for check, used, cap, show in caps:
-        if cap is None:
-            continue
-        if used >= cap:
-            reasons.append(Reason(check, BLOCK, f"run has used {show(used)}, its cap is {show(cap)}"))
-        elif used >= warn_threshold * cap:
-            reasons.append(Reason(check, WARN, f"run has used {show(used)} of its {show(cap)} cap"))
-    if run.trailing_errors >= max_consecutive_errors:
-        reasons.append(Reason("consecutive_errors", BLOCK,
-                              f"the last {run.trailing_errors} calls of this run failed: likely a loop"))
-    return reasons
-
-
-def judge_story_budget(status: Status, key: str) -> list[Reason]:
-    if status == Status.OVER:
-        return [Reason("story_budget", BLOCK, f"{key} is over its token budget")]
-    if status == Status.WARNING:
-        return [Reason("story_budget", WARN, f"{key} has used most of its token budget")]
-    return []
-
-
-def decide(reasons: list[Reason]) -> str:
-    return max((r.decision for r in reasons), key=_RANK.__getitem__, default=ALLOW)
-
-
-def check(session: Session, request: PreflightIn, settings) -> list[Reason]:
-    reasons = [Reason("kill_switch", BLOCK, f"kill switch on {b.label}: {b.reason}")
-               for b in tripped_breakers(session, request)]
-    if request.story:
-        story = session.get(Story, request.story)
-        if story is not None:
-            reasons += judge_story_budget(judge_story(story, settings.warn_threshold).status, story.key)
-    if request.run_id:
-        reasons += judge_run(run_so_far(session, request.run_id, settings.max_consecutive_errors),
-                             max_tokens=settings.run_max_tokens, max_usd=settings.run_max_usd,
-                             max_tool_calls=settings.run_max_tool_calls,
-                             max_consecutive_errors=settings.max_consecutive_errors,
-                             warn_threshold=settings.warn_threshold)
-    return reasons
-
-
-def tripped_breakers(session: Session, request: PreflightIn) -> list[Breaker]:
-    scopes = [Breaker.scope == "all"]
-    for scope, value in (("agent", request.agent), ("story", request.story), ("run", request.run_id)):
-        if value:
-            scopes.append((Breaker.scope == scope) & (Breaker.target == value))
-    return list(session.scalars(select(Breaker).where(Breaker.cleared_at.is_(None), or_(*scopes))))
-
-
-def run_so_far(session: Session, run_id: str, error_window: int) -> RunSoFar:
-    tokens, nano, tools = session.execute(
-        select(func.coalesce(func.sum(UsageEvent.input_tokens + UsageEvent.output_tokens), 0),
-               func.coalesce(func.sum(UsageEvent.cost_nano_usd), 0),
-               func.coalesce(func.sum(UsageEvent.tool_calls), 0)).where(UsageEvent.run_id == run_id)).one()
-    latest = session.scalars(select(UsageEvent.outcome).where(UsageEvent.run_id == run_id)
-                             .order_by(UsageEvent.occurred_at.desc(), UsageEvent.id.desc()).limit(error_window))
-    trailing = 0
-    for outcome in latest:
-        if outcome != "error":
-            break
-        trailing += 1
-    return RunSoFar(int(tokens), int(nano), int(tools), trailing)
+def current_policy(app=None) -> Policy:
+    return (app or current_app).extensions["budgetbot.policy"].current()
 
 
 @bp.post("/preflight")
@@ -138,6 +81,35 @@ def preflight():
         return error(400, "invalid_preflight", "fix these fields",
                      errors=[{"path": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
                              for e in exc.errors()])
-    with get_db().session_factory() as session:
-        reasons = check(session, request, current_app.config["SETTINGS"])
-    return jsonify(decision=decide(reasons), reasons=[asdict(r) for r in reasons])
+    settings = current_app.config["SETTINGS"]
+    return jsonify(run_preflight(get_db(), request, settings, current_policy(),
+                                 asked_by=getattr(g, "api_token_name", None)))
+
+
+@bp.delete("/preflight/reservations/<reservation_id>")
+@require_token
+def release_reservation(reservation_id: str):
+    """The announced call was not made: give its reserved headroom back now instead of at expiry."""
+    with get_db().transaction() as session:
+        released = release(session, reservation_id)
+    if not released:
+        return error(404, "no_such_reservation", "no open reservation with that id (settled, expired or unknown)")
+    return jsonify(released=reservation_id)
+
+
+def install(app: Flask, registry: Registry) -> None:
+    """The preflight and breaker routes, the policy (reloaded on SIGHUP or when its file changes), and the
+    listener that keeps the local day/month spend and settles reservations as usage arrives."""
+    from bot.guardrails import breakers_api
+
+    settings = app.config["SETTINGS"]
+    try:
+        holder = PolicyHolder(settings)
+    except PolicyError as exc:  # a wrong key or type stops the process, naming the key and the line
+        raise ConfigError(f"invalid BUDGETBOT_POLICY_FILE {exc}") from None
+    app.extensions["budgetbot.policy"] = holder
+    watch_sighup(holder)
+    registry.events.listen(USAGE_RECORDED, lambda session, rows: spend.on_usage_recorded(
+        session, rows, app.config["SETTINGS"].timezone))
+    app.register_blueprint(bp)
+    app.register_blueprint(breakers_api.bp)

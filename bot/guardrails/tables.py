@@ -1,10 +1,10 @@
-"""The kill switches a human trips (preflight blocks what they cover)."""
+"""Guardrail tables: kill switches, reservations of headroom, blocked calls, spend per local day/month, story labels."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -22,9 +22,67 @@ class Breaker(Base):
     tripped_by: Mapped[str | None] = mapped_column(String(200))
     tripped_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cleared_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_breakers_scope_target", "scope", "target"),)
 
     @property
     def label(self) -> str:
         return "everything" if self.scope == "all" else f"{self.scope} {self.target}"
+
+
+class Reservation(Base):
+    """Headroom an allowed preflight set aside for the call it announced; the usage event naming it settles it."""
+
+    __tablename__ = "guardrail_reservations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    story_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent: Mapped[str | None] = mapped_column(String(200))
+    run_id: Mapped[str | None] = mapped_column(String(200))
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class BlockedCall(Base):
+    """A preflight answered `block`: who asked, for what, which limits and the figures (the audit trail)."""
+
+    __tablename__ = "guardrail_blocks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    story_key: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(200))
+    run_id: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    asked_by: Mapped[str | None] = mapped_column(String(100))  # the API token's name
+    codes: Mapped[str] = mapped_column(String(300))  # comma-separated reason codes, e.g. "run_tokens,org_day_usd"
+    reasons: Mapped[list] = mapped_column(JSON, default=list)  # [{code, limit, figure, unit, message}]
+
+    __table_args__ = (Index("ix_guardrail_blocks_story_at", "story_key", "at"),)
+
+
+class PeriodSpend(Base):
+    """Spend per agent ('' when none) per day and per month in the team's time zone, kept at ingest.
+
+    `period` is "2026-12-01" for a day or "2026-12" for a month; the organisation's figure is the sum
+    over agents (a few rows), so no single row serializes every writer."""
+
+    __tablename__ = "guardrail_spend"
+
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StoryLabels(Base):
+    """A story's Jira labels, for the policy's per-label overrides."""
+
+    __tablename__ = "guardrail_story_labels"
+
+    story_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[list] = mapped_column(JSON, default=list)

@@ -107,6 +107,7 @@ def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dic
         "cache_write_tokens": counts.cache_write, "reasoning_tokens": counts.reasoning,
         "tool_calls": event.tool_calls, "cost_nano_usd": nano, "priced": priced, "price_source": source,
         "outcome": event.outcome, "latency_ms": event.latency_ms, "attributes": event.attributes,
+        "reservation_id": event.reservation_id,
     }
 
 

@@ -41,6 +41,7 @@ class UsageEvent(Base):
     outcome: Mapped[str] = mapped_column(String(10), default="ok")
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    reservation_id: Mapped[str | None] = mapped_column(String(32))  # the preflight reservation this call settles
 
     __table_args__ = (Index("ix_usage_events_story_occurred", "story_key", "occurred_at"),)
 
@@ -57,9 +58,9 @@ class Story(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     project: Mapped[str] = mapped_column(String(32), index=True)
     summary: Mapped[str | None] = mapped_column(Text)
-    assignee: Mapped[str | None] = mapped_column(String(200))
+    assignee: Mapped[str | None] = mapped_column(String(255))  # Jira display names: up to 255
     sprint: Mapped[str | None] = mapped_column(String(200))
-    jira_status: Mapped[str | None] = mapped_column(String(100))
+    jira_status: Mapped[str | None] = mapped_column(String(255))  # Jira status names: up to 255
     story_points: Mapped[float | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -159,6 +159,8 @@ class UsageEventIn(BaseModel):
     cache_write_tokens: OptionalCount
     reasoning_tokens: OptionalCount
     usage: ProviderUsage | None = None
+    reservation_id: str | None = Field(default=None, max_length=32,
+                                       description="From the preflight that allowed this call; settles it")
 
     @field_validator("story")
     @classmethod

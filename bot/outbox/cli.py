@@ -136,10 +136,10 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--gunicorn", is_flag=True, help="Serve with gunicorn instead of the development server.")
+@click.option("--production", is_flag=True, help="Serve as the Procfile does (waitress) instead of the development server.")
 @click.option("--only", multiple=True, help="Start only these processes (repeatable), e.g. --only worker.")
 @with_app
-def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...]) -> None:
+def run(app: Flask, host: str, port: int, production: bool, only: tuple[str, ...]) -> None:
     """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
     from bot.components import registry
     from bot.processes.supervisor import RunOptions, Supervisor, banner, follow_port
@@ -149,7 +149,7 @@ def run(app: Flask, host: str, port: int, gunicorn: bool, only: tuple[str, ...])
     if unknown:
         raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(processes)}")
     follow_port(app.config["SETTINGS"], host, port)
-    options = RunOptions(host, port, gunicorn)
+    options = RunOptions(host, port, production)
     commands = {name: argv(options) for name, argv in processes.items() if not only or name in only}
     log = logging.getLogger("bot.run")
     settings = app.config["SETTINGS"]

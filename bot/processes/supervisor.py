@@ -23,7 +23,7 @@ BUDGETBOT = "from bot.cli.main import main; main(prog_name='budgetbot')"
 class RunOptions:
     host: str
     port: int
-    gunicorn: bool
+    production: bool  # serve as the Procfile does (waitress), not with the development server
 
 
 def budgetbot_argv(*args: str) -> list[str]:
@@ -32,10 +32,11 @@ def budgetbot_argv(*args: str) -> list[str]:
 
 
 def web_argv(options: RunOptions) -> list[str]:
-    """The web process: gunicorn as the Procfile runs it, or the development server."""
-    if options.gunicorn:
-        return [sys.executable, "-m", "gunicorn", "--bind", f"{options.host}:{options.port}", "--workers", "2",
-                "bot.app:create_app()"]
+    """The web process: waitress as the Procfile runs it, or the development server."""
+    if options.production:
+        return [sys.executable, "-m", "waitress", f"--listen={options.host}:{options.port}", "--threads=8",
+                "--connection-limit=1000", "--channel-timeout=30", "--asyncore-use-poll",
+                "--max-request-body-size=10485760", "--call", "bot.app:create_app"]  # the Procfile's web: options
     return budgetbot_argv("serve", "--host", options.host, "--port", str(options.port))
 
 

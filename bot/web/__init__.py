@@ -11,9 +11,16 @@ def _init_app(app: Flask, registry: Registry) -> None:
     from bot.processes.supervisor import web_argv
     from bot.web import api, dashboard, health, stories_api
 
-    for blueprint in (health.bp, api.bp, stories_api.bp, dashboard.bp):
+    for blueprint in (health.bp, api.bp, stories_api.bp):
         app.register_blueprint(blueprint)
+    dashboard.init_app(app)  # the pages, the login, their error pages and security headers
     registry.processes["web"] = web_argv
 
 
-component = Component("web", _init_app)
+def _commands():
+    from bot.web.users_cli import user_group
+
+    return [user_group]
+
+
+component = Component("web", _init_app, _commands)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest
 
 from bot.app_pricer import get_pricer
 from bot.db import get_db
@@ -15,24 +16,21 @@ from bot.ledger.read import story_detail, story_summary
 from bot.ledger.tables import Story
 from bot.ledger.usage_shapes import BatchInvalid, parse_usage_body
 from bot.web.auth import require_token
-from bot.web.openapi import openapi_document
+from bot.web.json_io import error, json_body
+from bot.web.openapi import STORY_KEY_PATTERN, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def error(status: int, code: str, message: str, **extra):
-    response = jsonify(error=code, message=message, **extra)
-    response.status_code = status
-    return response
 
 
-def json_body():
-    if not request.is_json:
-        abort(error(400, "bad_content_type", "send a JSON body with 'Content-Type: application/json'"))
-    try:
-        return request.get_json()
-    except BadRequest:
-        abort(error(400, "malformed_json", "the body is not valid JSON"))
+@bp.before_request
+def _refuse_nul_in_the_url():
+    for name, value in [*request.args.items(multi=True), *(request.view_args or {}).items()]:
+        if "\x00" in name or "\x00" in str(value):
+            return error(400, "invalid_parameter", f"{name}: parameters must not contain NUL characters",
+                         errors=[{"path": name.replace("\x00", ""), "message": "contains a NUL character"}])
+    return None
 
 
 def settings():
@@ -79,6 +77,9 @@ def _usd(nano: int) -> str:
 
 def _story_key(raw: str) -> str:
     try:
+        # The documented pattern first: upper() maps some non-ASCII letters (ı, ß) onto ASCII keys.
+        if not re.fullmatch(STORY_KEY_PATTERN.strip("^$"), raw):
+            raise InvalidStoryKey(f"{raw!r} is not a Jira issue key (expected something like PROJ-123)")
         return normalize_key(raw)
     except InvalidStoryKey as exc:
         abort(error(400, "invalid_story_key", str(exc), errors=[{"path": "key", "message": str(exc)}]))
@@ -88,10 +89,13 @@ def _story_key(raw: str) -> str:
 @require_token
 def list_stories():
     wanted = request.args.get("status")
-    if wanted and wanted not in {s.value for s in Status}:
+    if wanted is not None and wanted not in {s.value for s in Status}:  # `?status=` too: not a status
         return error(400, "invalid_status", f"status must be one of {[s.value for s in Status]}",
                      errors=[{"path": "status", "message": "unknown status"}])
     query = select(Story).where(Story.deleted.is_(False)).order_by(Story.key)
+    if len(request.args.get("project") or "") > 32:
+        return error(400, "invalid_project", "project must be a Jira project key (at most 32 characters)",
+                     errors=[{"path": "project", "message": "longer than 32 characters"}])
     if project := request.args.get("project"):
         query = query.where(Story.project == project.upper())
     with get_db().session_factory() as session:

@@ -1,4 +1,9 @@
-"""The OpenAPI 3.1 document of the HTTP API, generated from the pydantic models that validate requests."""
+"""The OpenAPI 3.1 document of every HTTP route, generated from the pydantic models that validate requests.
+
+It states what the API enforces (tests/test_openapi_fuzz.py runs schemathesis against it, negative data
+included): request bodies come from the validating models, story keys have their pattern, a budget needs
+`tokens` or `usd`, `status` is an enum, and webhooks name the headers their signatures need.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from bot.ledger.budgets import Status
 from bot.ledger.usage_shapes import UsageBatchIn, UsageEventIn
+
+# As normalize_key accepts it: case-insensitive, upper-cased when stored.
+STORY_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,30}-[1-9][0-9]{0,9}$"
 
 
 class BudgetIn(BaseModel):
     """Body of PUT /stories/{key}/budget. A part left out is kept; a part set to null is cleared."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "minProperties": 1, "anyOf": [{"required": ["tokens"]}, {"required": ["usd"]}]})
 
     tokens: int | str | None = Field(default=None, description="200000, '200k', '1.5M' or '200,000'")
     usd: float | str | None = Field(default=None, description="5, '5' or '$5.00'")
@@ -27,12 +37,49 @@ def _errors(*codes: int) -> dict:
     return {str(code): {"description": "JSON error with `error`, `message` and `errors[].path`"} for code in codes}
 
 
+def _json(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _header(name: str, description: str, max_length: int | None = None) -> dict:
+    schema: dict = {"type": "string", "minLength": 1}
+    if max_length:
+        schema["maxLength"] = max_length
+    return {"name": name, "in": "header", "required": True, "description": description, "schema": schema}
+
+
+def _webhooks() -> dict:
+    open_route: dict[str, list] = {"security": []}  # signed with the webhook secret, not a bearer token
+    github = {"post": {**open_route, "summary": "GitHub App webhook (see docs/github.md)",
+                       "parameters": [_header("X-GitHub-Event", "event name", 100),
+                                      _header("X-GitHub-Delivery", "delivery id (deduplicated)", 100),
+                                      _header("X-Hub-Signature-256", "sha256=<HMAC of the raw body>")],
+                       "requestBody": _json({"type": "object"}),
+                       "responses": {"200": {"description": "processed, duplicate or ignored"},
+                                     "202": {"description": "an event budgetbot does not expect (logged)"},
+                                     **_errors(400, 401, 413, 503)}}}
+    jira = {"post": {**open_route, "summary": "Jira webhook (see docs/jira.md)",
+                     "parameters": [_header("X-Hub-Signature", "sha256=<HMAC of the raw body>")],
+                     "requestBody": _json({"type": "object", "required": ["webhookEvent"],
+                                           "properties": {"webhookEvent": {"type": "string", "minLength": 1}}}),
+                     "responses": {"200": {"description": "processed, duplicate or ignored"},
+                                   "202": {"description": "an event budgetbot does not expect (logged)"},
+                                   **_errors(400, 401, 413)}}}
+    return {"/webhooks/github": github, "/webhooks/jira": jira}
+
+
 @cache
 def openapi_document() -> dict:
+    from bot.guardrails.openapi_paths import guardrail_paths  # the preflight and breaker paths, with examples
+
     _, schemas = models_json_schema(
         [(UsageEventIn, "validation"), (UsageBatchIn, "validation"), (BudgetIn, "validation")],
         ref_template="#/components/schemas/{model}")
-    key = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}, "example": "PROJ-123"}
+    key = {"name": "key", "in": "path", "required": True, "example": "PROJ-123",
+           "schema": {"type": "string", "pattern": STORY_KEY_PATTERN}}
+    statuses = [status.value for status in Status]
+    html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    public: dict[str, list] = {"security": []}
     return {
         "openapi": "3.1.0",
         "info": {"title": "budgetbot", "version": "1"},
@@ -44,22 +91,30 @@ def openapi_document() -> dict:
         "paths": {
             "/api/v1/usage": {"post": {
                 "summary": "Record model calls (one event or a batch of up to 1,000)",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [_ref("UsageEventIn"), _ref("UsageBatchIn")]}}}},
+                "requestBody": _json({"oneOf": [_ref("UsageEventIn"), _ref("UsageBatchIn")]}),
                 "responses": {"200": {"description": "Per event accepted/duplicate, cost, story status"},
                               **_errors(400, 401, 409, 413)}}},
             "/api/v1/stories": {"get": {
                 "summary": "List stories with budget, spend and status",
-                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": [
-                    "no_budget", "ok", "warning", "over", "overridden"]}},
-                    {"name": "project", "in": "query", "schema": {"type": "string"}}],
+                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
+                               {"name": "project", "in": "query", "schema": {"type": "string", "maxLength": 32}}],
                 "responses": {"200": {"description": "Stories"}, **_errors(400, 401)}}},
             "/api/v1/stories/{key}": {"get": {
                 "summary": "Budget, spend, status and breakdown of one story", "parameters": [key],
                 "responses": {"200": {"description": "Story"}, **_errors(400, 401, 404)}}},
             "/api/v1/stories/{key}/budget": {"put": {
-                "summary": "Set a story's token and/or USD budget", "parameters": [key],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BudgetIn")}}},
-                "responses": {"200": {"description": "Story after the change"}, **_errors(400, 401)}}},
+                "summary": "Set a story's token and/or USD budget (at least one of them)", "parameters": [key],
+                "requestBody": _json(_ref("BudgetIn")),
+                "responses": {"200": {"description": "Story after the change"}, **_errors(400, 401, 413)}}},
+            "/api/v1/openapi.json": {"get": {**public, "summary": "This document",
+                                             "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/healthz": {"get": {**public, "summary": "200 when the database answers",
+                                 "responses": {"200": {"description": "ok"},
+                                               "503": {"description": "database unreachable"}}}},
+            "/": {"get": {**public, "summary": "Story overview page", "responses": {"200": html}}},
+            "/stories/{key}": {"get": {**public, "summary": "Story page", "parameters": [key],
+                                       "responses": {"200": html, "404": {"description": "no such story"}}}},
+            **_webhooks(),
+            **guardrail_paths(),
         },
     }

@@ -20,6 +20,7 @@ from bot.ledger.read import breakdown
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
+from bot.web.dashboard_keys import signed_story_url
 
 CHECK_KIND = "github.check_run"
 
@@ -91,7 +92,7 @@ def story_figures(session: Session, settings, keys: list[str], overridden: bool 
     figures = []
     for key in keys:
         links = {"jira_url": f"{str(jira).rstrip('/')}/browse/{key}" if jira else None,
-                 "page_url": f"{settings.public_url.rstrip('/')}/stories/{key}"}
+                 "page_url": signed_story_url(settings, key)}
         story = stories.get(key)
         if story is None or story.deleted:
             verdict = judge(budget_tokens=None, budget_nano_usd=None, spent_tokens=0, spent_nano_usd=0)

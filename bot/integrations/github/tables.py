@@ -61,6 +61,8 @@ class GitHubPullRequest(Base):
     story_keys: Mapped[list] = mapped_column(JSON, default=list)  # in order of mention, for display
     # GitHub's own updated_at of the PR: an older delivery arriving late must not roll the head SHA back.
     github_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # GitHub's time of the last approval or revocation applied: an older one arriving later is ignored.
+    approval_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from bot.db import get_db, utcnow
 from bot.integrations.deliveries import Delivery as DeliveryRow
 from bot.integrations.github.events import Delivery, route
+from bot.integrations.github.payloads import PayloadInvalid, parse
 from bot.upsert import dialect_insert
 
 bp = Blueprint("github", __name__)
@@ -38,10 +39,6 @@ def _answer(code: int, **body):
     response = jsonify(**body)
     response.status_code = code
     return response
-
-
-class InvalidPayload(Exception):
-    """A signed payload without a field GitHub documents for its event."""
 
 
 @bp.post("/webhooks/github")
@@ -68,7 +65,7 @@ def receive():
     if not isinstance(payload, dict):
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
-    return _dispatch(settings, event, delivery_id, payload)
+    return _dispatch(settings, event or "", delivery_id or "", payload)  # both checked above
 
 
 def _payload(body: bytes) -> object:
@@ -77,7 +74,7 @@ def _payload(body: bytes) -> object:
         body = (request.form.get("payload") or "").encode()
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         return None
 
 
@@ -85,16 +82,18 @@ def _dispatch(settings, event: str, delivery_id: str, payload: dict):
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     name = f"{event}.{action}" if action else event
     target = route(event, action)
-    try:
-        return _process(settings, event, action, name, delivery_id, payload, target)
-    except InvalidPayload as exc:
-        field = str(exc.__cause__).strip("'\"")
-        log.warning("github delivery %s: %s payload lacks %s", delivery_id, name, field)
-        return _answer(400, error="invalid_payload", message=f"{name} payload lacks field {field!r}",
-                       errors=[{"path": field, "message": "missing or of the wrong type"}])
+    typed = None
+    if callable(target):
+        # Typed before anything is stored: a signed payload of the wrong shape must not reach the tables.
+        try:
+            typed = parse(event, payload)
+        except PayloadInvalid as exc:
+            log.warning("github delivery %s: %s payload invalid: %s", delivery_id, name, exc)
+            return _answer(400, error="invalid_payload", message=f"{name} payload: {exc}", errors=exc.errors)
+    return _process(settings, event, action, name, delivery_id, typed, target)
 
 
-def _process(settings, event, action, name, delivery_id, payload, target):
+def _process(settings, event, action, name, delivery_id, typed, target):
     # The delivery row and everything the handler writes (tracking, outbox rows) commit together, so a
     # failed handler leaves no delivery behind and GitHub's manual redelivery is processed in full.
     with get_db().transaction() as session:
@@ -111,8 +110,5 @@ def _process(settings, event, action, name, delivery_id, payload, target):
             return _answer(202, status="unknown_event", event=name, message="event not handled; it was logged")
         if target == "ignored":
             return _answer(200, status="ignored", event=name)
-        try:
-            result = target(Delivery(session, settings, event, action, payload, delivery_id))
-        except (KeyError, TypeError) as exc:  # signed, but not the shape GitHub documents; rolls back
-            raise InvalidPayload() from exc
+        result = target(Delivery(session, settings, event, action, typed, delivery_id))
     return _answer(200, status="processed", event=name, **result)

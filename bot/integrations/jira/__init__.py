@@ -9,12 +9,13 @@ from bot.components import Component, Registry
 
 def _init_app(app: Flask, registry: Registry) -> None:
     # Imports here, not at module level: `budgetbot --help` must not pay for loading the jira library.
-    from bot.integrations.jira import escalation, fields, senders, store
+    from bot.integrations.jira import escalation, field_copy, fields, senders, store
     from bot.integrations.jira.client import forget_clients, is_configured
     from bot.integrations.jira.webhook import bp
     from bot.ledger.events import BUDGET_CHANGED, SPEND_CHANGED
 
     registry.add_integration("jira", is_configured, senders.senders)
+    registry.add_senders(field_copy.senders)
     app.register_blueprint(bp)
     registry.events.listen(SPEND_CHANGED, escalation.on_spend_changed)
     registry.events.listen(BUDGET_CHANGED, escalation.on_budget_changed)

@@ -19,6 +19,7 @@ from bot.ledger.read import breakdown
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
+from bot.web.dashboard_keys import signed_story_url
 
 log = logging.getLogger(__name__)
 MARKER = "over-budget"
@@ -120,7 +121,7 @@ def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> 
                     f"{row['name'] or '(none)'}: {_dollars(Decimal(row['usd']))}, {row['tokens']:,} tokens"
                     for row in top]})
     doc.append({"type": "link", "text": f"{story.key} in budgetbot",
-                "url": f"{settings.public_url.rstrip('/')}/stories/{story.key}"})
+                "url": signed_story_url(settings, story.key)})
     return doc
 
 

@@ -7,11 +7,13 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.integrations.jira.fields import FieldMap
+from bot.integrations.jira.payloads import IssueFields
 from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.budgets import Budget, BudgetError, parse_budget, parse_tokens, usd_to_nano
 from bot.ledger.events import StoryChange
@@ -85,37 +87,51 @@ def apply_budget(session: Session, settings, key: str, raw: object, *, from_sear
     return set_budget(session, key, tokens, nano, settings.warn_threshold, clear_missing=True)
 
 
-def apply_fields(session: Session, fmap: FieldMap | None, key: str, issue_id: str | None, fields: dict) -> Story:
-    """Keep summary, assignee, status, resolution, sprint and story points for the digest and retro."""
+def apply_fields(session: Session, fmap: FieldMap | None, key: str, issue_id: str | None, fields: dict,
+                 typed: IssueFields | None = None) -> Story:
+    """Keep summary, assignee, status, resolution, sprint and story points for the digest and retro.
+
+    `typed` is the validated view of `fields` (webhooks); without it (search results) it is made here."""
+    if typed is None:
+        try:
+            typed = IssueFields.model_validate(fields)
+        except ValidationError as exc:
+            log.warning("%s: issue fields not as Jira documents them, details kept: %s", key, exc)
+            typed = IssueFields()
+    present = typed.model_fields_set  # a field sent as null clears; a field not sent is kept
     story = _story(session, key)
     state = issue_state(session, key)
     story.deleted = False
     if issue_id:
         state.issue_id = str(issue_id)
-    if "summary" in fields:
-        story.summary = fields["summary"]
-    if "assignee" in fields:
-        assignee = fields["assignee"] or {}
-        story.assignee = assignee.get("displayName")
-        state.assignee_id = assignee.get("accountId") or assignee.get("name")
-    if "status" in fields:
-        status = fields["status"] or {}
-        story.jira_status = status.get("name")
-        category = (status.get("statusCategory") or {}).get("key")
-        done = category == "done" if category else bool(fields.get("resolutiondate"))
+    if "summary" in present:
+        story.summary = typed.summary
+    if "assignee" in present:
+        assignee = typed.assignee
+        story.assignee = assignee.displayName if assignee else None
+        state.assignee_id = (assignee.accountId or assignee.name) if assignee else None
+    if "status" in present:
+        status = typed.status
+        story.jira_status = status.name if status else None
+        category = status.statusCategory.key if status and status.statusCategory else None
+        done = category == "done" if category else bool(typed.resolutiondate)
         if not done:
             story.resolved_at = None
         elif story.resolved_at is None:
-            story.resolved_at = parse_time(fields.get("resolutiondate")) or utcnow()
+            story.resolved_at = parse_time(typed.resolutiondate) or utcnow()
     if fmap and fmap.story_points and fmap.story_points.id in fields:
         points = fields[fmap.story_points.id]
-        story.story_points = float(points) if isinstance(points, (int, float)) else None
+        story.story_points = float(points) if isinstance(points, (int, float)) and not isinstance(points, bool) \
+            else None
     if fmap and fmap.sprint and fmap.sprint.id in fields:
-        sprints = [s for s in (parse_sprint(v) for v in fields[fmap.sprint.id] or []) if s]
+        values = fields[fmap.sprint.id]
+        # A list of sprints in every Jira version; anything else is not a sprint value and records nothing.
+        sprints = [s for s in (parse_sprint(v) for v in values if isinstance(values, list)) if s] \
+            if isinstance(values, list) else []
         for sprint in sprints:
             upsert_sprint(session, sprint)
-        current = [s for s in sprints if (s.get("state") or "").lower() == "active"] or sprints[-1:]
-        story.sprint = current[0]["name"] if current else None
+        current = [s for s in sprints if str(s.get("state") or "").lower() == "active"] or sprints[-1:]
+        story.sprint = str(current[0]["name"])[:200] if current else None
     return story
 
 
@@ -151,7 +167,7 @@ def upsert_sprint(session: Session, data: dict, board_id: int | None = None) -> 
     elif named is not None and named is not row:
         return row  # renamed onto a name another sprint holds: keep the old name
     row.name, row.jira_sprint_id = name, sprint_id
-    row.state = (data.get("state") or row.state or "").lower() or None
+    row.state = str(data.get("state") or row.state or "").lower()[:20] or None
     row.start_at = parse_time(data.get("startDate")) or row.start_at
     row.end_at = parse_time(data.get("endDate")) or row.end_at
     board = board_id or data.get("originBoardId") or data.get("boardId")

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from bot.db import get_db, utcnow
 from bot.integrations.deliveries import Delivery
-from bot.integrations.jira.client import JiraRejected, JiraUnavailable, client_for
-from bot.integrations.jira.fields import FieldError, FieldMap, field_map
+from bot.integrations.jira.field_copy import stored_field_map
+from bot.integrations.jira.fields import FieldMap
 from bot.integrations.jira.issues import apply_budget, apply_fields
+from bot.integrations.jira.payloads import Issue, IssueInvalid, parse_issue
 from bot.ledger.keys import InvalidStoryKey, normalize_key, project_of
 from bot.ledger.tables import Story
 from bot.upsert import dialect_insert
@@ -46,8 +47,10 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """`X-Hub-Signature: sha256=<hex>` is the HMAC-SHA256 of the raw body, compared in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a forged header must be a 401, not a 500.
+    presented = header.removeprefix("sha256=").strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected, presented)
 
 
 @bp.post("/webhooks/jira")
@@ -63,12 +66,15 @@ def receive():
         # Fail closed (DESIGN rule 6): without a secret anyone could set budgets, so nothing is accepted.
         return _answer(401, error="webhook_secret_not_set", message="set BUDGETBOT_JIRA_WEBHOOK_SECRET and the "
                        "same secret on the Jira webhook (unsigned webhooks are accepted only in dry-run)")
-    payload = request.get_json(force=True, silent=True)
+    try:
+        payload = request.get_json(force=True, silent=True)
+    except RecursionError:  # nested deeper than the parser's stack: not a body Jira sends
+        payload = None
     if not isinstance(payload, dict):
         return _answer(400, error="malformed_json", message="the body is not a JSON object",
                        errors=[{"path": "body", "message": "not a JSON object"}])
     event = payload.get("webhookEvent")
-    if not isinstance(event, str) or not event:
+    if not isinstance(event, str) or not event or len(event) > 100 or "\x00" in event:
         return _answer(400, error="missing_event", message="no webhookEvent in the body",
                        errors=[{"path": "webhookEvent", "message": "required"}])
     if event in IGNORED:
@@ -85,30 +91,33 @@ def receive():
                        errors=[{"path": "issue.key", "message": "a Jira issue key such as PROJ-123 is required"}])
     if settings.jira_projects and project_of(key) not in settings.jira_projects:
         return _answer(200, result="ignored", event=event, reason=f"project {project_of(key)} is not configured")
-    fmap = _fields(settings) if handler is not on_issue_deleted else None
+    try:
+        typed = parse_issue(issue)  # type: ignore[arg-type]
+    except IssueInvalid as exc:
+        return _answer(400, error="invalid_issue", message=f"{event}: {exc}", errors=exc.errors)
     delivery_id = request.headers.get("X-Atlassian-Webhook-Identifier")
     with get_db().transaction() as session:
         if delivery_id and not _first_delivery(session, delivery_id, event):
             return _answer(200, result="duplicate", delivery=delivery_id)
-        result = handler(session, settings, fmap, key, payload)
+        # From the stored copy, never from Jira: Jira is waiting for this answer (see field_copy).
+        fmap = stored_field_map(session, settings) if handler is not on_issue_deleted else None
+        result = handler(session, settings, fmap, key, payload, typed)
     return _answer(200, result=result, event=event, key=key)
 
 
+def delivery_key(identifier: str) -> str:
+    """The identifier as stored: whole when it fits the column, else its SHA-256 (never a prefix, which two
+    deliveries can share)."""
+    if len(identifier) <= 200:
+        return identifier
+    return "sha256:" + hashlib.sha256(identifier.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def _first_delivery(session: Session, delivery_id: str, event: str) -> bool:
-    stmt = dialect_insert(session, Delivery).values(source="jira", delivery_id=delivery_id[:200], event=event,
-                                                   received_at=utcnow())
+    stmt = dialect_insert(session, Delivery).values(source="jira", delivery_id=delivery_key(delivery_id),
+                                                   event=event[:100], received_at=utcnow())
     stmt = stmt.on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(Delivery.id)
     return session.scalar(stmt) is not None
-
-
-def _fields(settings) -> FieldMap | None:
-    """The field list (cached). Without it, changelog items are matched by the configured field name."""
-    try:
-        # A short timeout: Jira waits for our answer, and a slow field list must not make it retry.
-        return field_map(client_for(settings, timeout=min(3.0, settings.jira_timeout)), settings)
-    except (FieldError, JiraRejected, JiraUnavailable) as exc:
-        log.warning("Jira field list unavailable (%s); matching the budget field by name only", exc)
-        return None
 
 
 def budget_change(settings, fmap: FieldMap | None, changelog: object) -> dict | None:
@@ -131,10 +140,11 @@ def budget_change(settings, fmap: FieldMap | None, changelog: object) -> dict | 
     return None
 
 
-def on_issue_changed(session: Session, settings, fmap: FieldMap | None, key: str, payload: dict) -> str:
+def on_issue_changed(session: Session, settings, fmap: FieldMap | None, key: str, payload: dict,
+                     typed: Issue) -> str:
     issue = payload["issue"]
     fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-    apply_fields(session, fmap, key, issue.get("id"), fields)
+    apply_fields(session, fmap, key, typed.id, fields, typed.fields)
     item = budget_change(settings, fmap, payload.get("changelog"))
     if item is not None:
         raw = item.get("toString") if item.get("toString") is not None else item.get("to")
@@ -146,7 +156,8 @@ def on_issue_changed(session: Session, settings, fmap: FieldMap | None, key: str
     return "budget_changed" if change is not None else "updated"
 
 
-def on_issue_deleted(session: Session, settings, fmap: FieldMap | None, key: str, payload: dict) -> str:
+def on_issue_deleted(session: Session, settings, fmap: FieldMap | None, key: str, payload: dict,
+                     typed: Issue) -> str:
     story = session.get(Story, key)
     if story is None:
         return "unknown_story"

@@ -18,6 +18,7 @@ from bot.reports import blocks as bk
 from bot.reports.format import day_label
 from bot.reports.scrum import anomalies as rules
 from bot.reports.scrum.tables import Alert
+from bot.web.dashboard_keys import signed_story_url
 
 TITLES = {"spend_spike": "Spend spike", "run_cost": "Expensive run", "runaway_run": "Runaway run",
           "budget_share": "Over its share of the daily budget", "cost_jump": "Cost per call jumped"}
@@ -161,7 +162,7 @@ def notify(session: Session, settings, alerts: list[Alert]) -> None:
     base = settings.public_url.rstrip("/")
     lines = []
     for alert in alerts[:MAX_ALERTS_IN_MESSAGE]:
-        link = f" · <{base}/stories/{alert.story_key}|{alert.story_key}>" if alert.story_key else ""
+        link = f" · <{signed_story_url(settings, alert.story_key)}|{alert.story_key}>" if alert.story_key else ""
         lines.append(bk.section(f"*{TITLES.get(alert.rule, alert.rule)}* — {bk.escape(alert.message)}{link}"))
     if len(alerts) > MAX_ALERTS_IN_MESSAGE:
         lines.append(bk.section(f"…and {len(alerts) - MAX_ALERTS_IN_MESSAGE} more: `budgetbot alerts --since 1d`"))
@@ -169,7 +170,7 @@ def notify(session: Session, settings, alerts: list[Alert]) -> None:
     blocks = [bk.header(f":rotating_light: budgetbot: {count}"), *lines,
               bk.context("One alert per rule, subject and day · list them with `budgetbot alerts --since 1d`")]
     key = f"alerts:{alerts[0].id}"
-    enqueue(session, "slack.message", {"channel": None, "text": f"budgetbot: {count}: {alerts[0].message}",
+    enqueue(session, "slack.message", {"channel": None, "text": f"budgetbot: {count}: {bk.escape(alerts[0].message)}",
                                        "blocks": blocks, "update_key": key, "image": None},
             coalesce_key=f"slack:{key}")
     for story_key in sorted({a.story_key for a in alerts if a.story_key}):

@@ -72,6 +72,8 @@ def build(data: DigestData) -> Digest:
                                  "(counted as tokens only): add them to BUDGETBOT_PRICES_FILE"))
     alert_lines = [f"• {bk.escape(a.message)}" for a in data.alerts]
     blocks.append(bk.lines_section(f"*Anomalies since {day_label(first)}*", alert_lines or ["None."]))
+    if data.blocked:
+        blocks.append(bk.context(f":no_entry: {bk.escape(data.blocked)} — see each story's page"))
     chart = next((f for f in data.sprints if f.window.dated and any(s.budget_nano or s.budget_tokens
                                                                        for s in f.stories)), None)
     thread = " · burn-down chart in the thread" if chart is not None else ""

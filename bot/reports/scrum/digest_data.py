@@ -11,6 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.guardrails.blocks import digest_line as blocked_calls_line
 from bot.ledger.budgets import judge
 from bot.ledger.sprints import active_sprints
 from bot.ledger.tables import AgentDay, Story, StoryDay, UsageDay
@@ -42,6 +43,7 @@ class DigestData:
     window_tokens: int = 0
     window_unpriced: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    blocked: str | None = None  # "3 calls blocked yesterday (…)" from the guardrails, None when nothing was
 
 
 def digest_weekdays(spec: str) -> set[int]:
@@ -85,6 +87,7 @@ def load(session: Session, settings, now: datetime) -> DigestData:
                                               .where(StoryDay.day.between(first, last))) or 0)
     since = datetime.combine(first, time(0), tz).astimezone(UTC)
     data.alerts = list(session.scalars(select(Alert).where(Alert.created_at >= since).order_by(Alert.id)))
+    data.blocked = blocked_calls_line(session, first, last, tz, today)
     return data
 
 
