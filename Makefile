@@ -7,6 +7,15 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BUDGETBOT_TEST_DATABASE_URL ?= $(TEST_PG_URL)
 # The suite creates (and drops) a database of its own on that server; the one named is only connected to.
 PYTEST_ARGS ?= -q -n auto
+# `make run PORT=8101 HOST=0.0.0.0`; links in Slack and Jira follow the port unless BUDGETBOT_PUBLIC_URL is set.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# `make run` keeps its ledger in the repo's instance/ (other commands default to the user data dir, see
+# README); a BUDGETBOT_DATABASE_URL in the environment or in .env wins.
+ifeq ($(shell grep -s '^BUDGETBOT_DATABASE_URL=' .env),)
+BUDGETBOT_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/budgetbot.sqlite3
+export BUDGETBOT_DATABASE_URL
+endif
 
 .PHONY: install migrate run test test-sqlite test-postgres bench clean
 
@@ -23,7 +32,7 @@ migrate: install
 	$(BIN)/budgetbot db upgrade
 
 run: migrate
-	$(BIN)/budgetbot run
+	$(BIN)/budgetbot run --host $(HOST) --port $(PORT)
 
 test: test-sqlite test-postgres
 
@@ -44,5 +53,6 @@ bench: install
 	$(BIN)/python bench/slow_clients.py
 	$(BIN)/python bench/dashboard.py
 
+# Never instance/: it holds the SQLite ledger, which no clean target may delete.
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) .pytest_cache

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +13,20 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/budgetbot.sqlite3').resolve()}"
+
+def user_data_dir() -> Path:
+    """Where the ledger lives by default, whatever folder a command runs from (XDG on Linux)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "budgetbot"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "budgetbot"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "budgetbot"
+
+
+DEFAULT_DATABASE_URL = f"sqlite:///{user_data_dir() / 'budgetbot.sqlite3'}"
+# Variables that are budgetbot's but not settings: the test suite's server, and the dotenv file's path.
+NOT_SETTINGS = {"BUDGETBOT_TEST_DATABASE_URL", "BUDGETBOT_ENV_FILE"}
+log = logging.getLogger(__name__)
 
 
 class ConfigError(RuntimeError):
@@ -17,7 +34,9 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUDGETBOT_", extra="ignore")
+    # A .env file in the working folder (the repo root for `make run`) is read too; the environment wins.
+    model_config = SettingsConfigDict(env_prefix="BUDGETBOT_", extra="ignore", env_file=".env",
+                                      env_file_encoding="utf-8")
 
     # --- core ---
     database_url: str = DEFAULT_DATABASE_URL
@@ -106,10 +125,10 @@ class Settings(BaseSettings):
     anomaly_rolling_pct: Decimal = Field(default=Decimal(150), ge=0)  # % of the rolling average (0: off)
     anomaly_rolling_days: int = Field(default=28, ge=2)
     anomaly_min_daily_usd: Decimal = Field(default=Decimal(1), ge=0)  # smaller days are never a spike
-    anomaly_run_usd: Decimal = Field(default=Decimal(1), gt=0)
+    anomaly_run_usd: Decimal = Field(default=Decimal(10), gt=0)  # one run; see docs/scrum.md for the defaults
     anomaly_error_streak: int = Field(default=3, ge=2)
     anomaly_run_tool_calls: int = Field(default=200, ge=1)
-    anomaly_share_pct: Decimal = Field(default=Decimal(10), gt=0)  # of the daily budget, per agent or person
+    anomaly_share_pct: Decimal = Field(default=Decimal(50), gt=0)  # of the daily budget, per agent or person
     anomaly_cost_jump_factor: Decimal = Field(default=Decimal(2), gt=1)
     anomaly_cost_jump_min_events: int = Field(default=5, ge=1)
 
@@ -119,6 +138,15 @@ class Settings(BaseSettings):
     story_link_days: float = Field(default=30, gt=0)  # how long a story link in a PR check, Jira or Slack works
     login_max_failures: int = Field(default=5, ge=1)  # failed logins of one name from one address, then locked
     login_lockout_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, value: str) -> str:
+        # Heroku-style platforms give postgres://; SQLAlchemy would pick psycopg2, which is not installed.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
 
     @field_validator("jira_projects", mode="before")
     @classmethod
@@ -185,10 +213,27 @@ class Settings(BaseSettings):
         return value
 
 
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """A warning per BUDGETBOT_* variable that is no setting (a typo changes nothing silently otherwise)."""
+    known = {f"BUDGETBOT_{name.upper()}" for name in Settings.model_fields}
+    warnings = []
+    for name in sorted(environ if environ is not None else os.environ):
+        if name.startswith("BUDGETBOT_") and name not in known and name not in NOT_SETTINGS:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else " (see README, Configuration)"
+            warnings.append(f"{name} is not a budgetbot setting and is ignored{hint}")
+    return warnings
+
+
 def load_settings(overrides: dict | None = None) -> Settings:
     """Read settings from the environment (and `overrides`), naming the bad variable on error."""
+    if overrides is None:
+        for warning in unknown_variables():
+            log.warning("%s", warning)
+    # Tests pass overrides and read no .env; BUDGETBOT_ENV_FILE names another file ("" reads none).
+    env_file = None if overrides is not None else os.environ.get("BUDGETBOT_ENV_FILE", ".env") or None
     try:
-        return Settings(**(overrides or {}))
+        return Settings(_env_file=env_file, **(overrides or {}))
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

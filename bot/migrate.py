@@ -1,16 +1,19 @@
-"""Alembic, driven from the CLI: `budgetbot db upgrade` runs the migrations in ./migrations."""
+"""Alembic, driven from the CLI: `budgetbot db upgrade` runs the migrations in ./migrations; `schema_problem` tells
+every other command, before it touches anything, that the database is missing, unreachable or behind."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
+from typing import Any
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+UPGRADE = "run `budgetbot db upgrade`"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -18,12 +21,92 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
+    from bot.db import sqlite_path
+
+    path = sqlite_path(database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the one place a new database is made
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 
 def current(database_url: str) -> None:
+    from alembic import command
+
     command.current(alembic_config(database_url), verbose=False)
+
+
+def code_heads() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def schema_problem(engine) -> str | None:
+    """One line saying what is wrong with the database and what to do, or None when it is ready."""
+    # Alembic logs its plugins and context at INFO: noise on every command that only checks the revision.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        return _schema_problem(engine)
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _schema_problem(engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import exc, inspect
+
+    from bot.db import sqlite_path
+
+    url = engine.url.render_as_string(hide_password=True)
+    path = sqlite_path(str(engine.url))
+    if path is not None and not path.is_file():
+        return f"no database at {path}: {UPGRADE} to create it, or set BUDGETBOT_DATABASE_URL"
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+            if not current:
+                if inspect(connection).has_table("stories"):
+                    return f"the database at {url} has tables but no migration record: {UPGRADE}"
+                return f"the database at {url} is empty: {UPGRADE}"
+    except exc.OperationalError as error:
+        return f"cannot open the database at {url}: {first_line(error)}"
+    except exc.SQLAlchemyError as error:
+        return f"cannot use the database at {url}: {first_line(error)}"
+    heads = code_heads()
+    if current != heads:
+        unknown = current - heads
+        if unknown and not _known(unknown):
+            return (f"the database at {url} is at revision {', '.join(sorted(current))}, which this budgetbot "
+                    f"does not know (it needs {', '.join(sorted(heads))}): upgrade budgetbot")
+        return (f"the database at {url} is at revision {', '.join(sorted(current))}, behind "
+                f"{', '.join(sorted(heads))}: {UPGRADE}")
+    return None
+
+
+def _known(revisions: set[str]) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        return all(script.get_revision(rev) is not None for rev in revisions)
+    except (RevisionError, CommandError):
+        return False
+
+
+def first_line(error: Exception) -> str:
+    """The driver's message, without SQLAlchemy's SQL and help link (and never the password)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__

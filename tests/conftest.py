@@ -36,6 +36,21 @@ def pg_url():
         yield url
 
 
+def stamp_heads(engine) -> None:
+    """Record the migration heads in a schema made by create_all, as `db upgrade` would (the CLI checks them)."""
+    from bot.migrate import code_heads
+
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS alembic_version "
+                                "(version_num VARCHAR(64) NOT NULL PRIMARY KEY)"))
+        connection.execute(text("DELETE FROM alembic_version"))
+        for head in sorted(_HEADS or _HEADS.extend(sorted(code_heads())) or _HEADS):
+            connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+
+
+_HEADS: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def _pg_schema(pg_url):
     if pg_url is None:
@@ -43,6 +58,7 @@ def _pg_schema(pg_url):
         return
     engine = make_engine(pg_url)
     metadata.create_all(engine)
+    stamp_heads(engine)
     yield engine
     engine.dispose()
 
@@ -53,6 +69,7 @@ def db_url(tmp_path, _pg_schema) -> str:
         url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
         engine = make_engine(url)
         metadata.create_all(engine)
+        stamp_heads(engine)
         engine.dispose()
         return url
     with _pg_schema.begin() as connection:
@@ -73,6 +90,7 @@ def _clean_environment(monkeypatch):
     for name in list(os.environ):
         if name.startswith("BUDGETBOT_") and name != "BUDGETBOT_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("BUDGETBOT_ENV_FILE", "")  # nor may a .env file in the folder the tests run from
 
 
 @pytest.fixture

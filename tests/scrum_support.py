@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import io
 import json
+from datetime import timedelta
 from urllib.error import HTTPError
 
 import requests
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from bot.app_pricer import get_pricer
 from bot.components import registry
+from bot.db import utcnow
 from bot.ledger.ingest import ingest
 from bot.ledger.tables import Sprint, Story
 from bot.ledger.usage_shapes import parse_usage_body
@@ -57,8 +59,13 @@ def event(event_id: str, when: str, cost: str = "0.01", **fields) -> dict:
 
 
 def ingest_events(app, db, events: list[dict]) -> None:
-    with app.app_context(), db.transaction() as session:
-        parsed, _ = parse_usage_body({"events": events}, 10**6)
+    """Ingest as an agent reports: just after the latest event (an event older than a day raises no alert)."""
+    import time_machine
+
+    parsed, _ = parse_usage_body({"events": events}, 10**6)
+    arrival = max((e.occurred_at for e in parsed if e.occurred_at), default=None)
+    with time_machine.travel(arrival + timedelta(minutes=1) if arrival else utcnow(), tick=False), \
+            app.app_context(), db.transaction() as session:
         ingest(session, parsed, get_pricer(), app.config["SETTINGS"].warn_threshold)
 
 

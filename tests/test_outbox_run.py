@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 
+from conftest import stamp_heads
 from outbox_helpers import add, rows, test_senders
 
 from bot.all_tables import metadata
@@ -59,6 +60,7 @@ def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path,
     url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
     engine = make_engine(url)
     metadata.create_all(engine)
+    stamp_heads(engine)  # as `db upgrade` leaves it: every command checks the revision
     engine.dispose()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUDGETBOT_")}

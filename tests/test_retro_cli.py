@@ -13,7 +13,7 @@ from bot.ledger.tables import Sprint
 def test_sprint_add_stores_whole_utc_days_with_an_inclusive_end(cli, db):
     result = cli("sprint", "add", "Sprint 42", "--start", "2026-03-02", "--end", "2026-03-13")
 
-    assert result.exit_code == 0 and "2026-03-02 00:00 to 2026-03-14 00:00 UTC" in result.output
+    assert result.exit_code == 0 and "Mon 2026-03-02 to Fri 2026-03-13" in result.output  # the last day, inclusive
     with db.session_factory() as session:
         sprint = session.scalar(select(Sprint))
     assert (sprint.start_at, sprint.end_at) == (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC))
@@ -27,7 +27,7 @@ def test_sprint_add_takes_date_times_and_refuses_duplicates_and_backwards_dates(
 
     assert timed.exit_code == 0 and "2026-03-02 08:00 to 2026-03-16 09:00" in timed.output
     assert again.exit_code != 0 and "already exists" in again.output
-    assert backwards.exit_code != 0 and "is before --from" in backwards.output
+    assert backwards.exit_code != 0 and "--end 2026-04-01 is before --start 2026-04-10" in backwards.output
 
 
 @time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=UTC), tick=False)

@@ -20,7 +20,9 @@ TODAY = NOW.date()
 
 @pytest.fixture
 def settings_overrides(db_url):
-    return {"database_url": db_url, "public_url": "https://budgetbot.test"}
+    # These tests were written for the old, noisy thresholds ($1 a run, 10% of the daily budget).
+    return {"database_url": db_url, "public_url": "https://budgetbot.test", "anomaly_run_usd": 1,
+            "anomaly_share_pct": 10}
 
 
 def configure(app, **values):
@@ -109,7 +111,7 @@ def test_an_agent_over_ten_percent_of_the_daily_budget_alerts_at_ingest(app, db)
 
 
 def test_the_daily_budget_defaults_to_the_active_sprints_budgets_per_day(app, db):
-    add_sprint(db, "Sprint 42", datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 11, tzinfo=UTC))  # 10 days
+    add_sprint(db, "Sprint 42", datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC))  # 10 days: 2-11
     for n in range(4):
         set_story(db, f"PROJ-{n + 1}", sprint="Sprint 42", budget_nano_usd=250 * 10**9)  # $1,000 -> $100 a day
     ingest_events(app, db, [event("c1", at(), cost="10.50", agent="codex"), event("d1", at(), cost="9.50",

@@ -23,7 +23,7 @@ def settings_overrides(db_url):
     return {"database_url": db_url, "public_url": "https://budgetbot.test", "timezone": "Europe/Berlin",
             "slack_token": "xoxb-t", "slack_channel": "#budget", "slack_api_url": SLACK,
             # With these small budgets every agent is over 10% of the sprint's daily budget: tested elsewhere.
-            "anomaly_rules_off": ["budget_share"]}
+            "anomaly_rules_off": ["budget_share"], "anomaly_run_usd": 1}  # the old default, which run-9 trips
 
 
 def day(n: int, hour: int = 12) -> str:

@@ -13,7 +13,7 @@ NOW = datetime(2026, 3, 9, 15, tzinfo=UTC)
 
 @pytest.fixture
 def settings_overrides(db_url):
-    return {"database_url": db_url, "public_url": "https://budgetbot.test"}
+    return {"database_url": db_url, "public_url": "https://budgetbot.test", "anomaly_run_usd": 1}  # the old default
 
 
 def test_an_alert_about_a_run_named_like_a_mention_is_escaped_in_the_text_fallback(app, db):

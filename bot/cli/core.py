@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="heads")
-@with_app
+@with_app(schema=False)
 def db_upgrade(app: Flask, revision: str) -> None:
     """Apply migrations (default: all of them)."""
     from bot.migrate import upgrade
@@ -98,10 +99,15 @@ def budget() -> None:
 
 @budget.command("set")
 @click.argument("key")
-@click.argument("amounts", nargs=-1, required=True)
+@click.argument("amounts", nargs=-1)
+@click.option("--tokens", "bare_tokens", is_flag=True, help="A bare number is a token count (`5000`).")
 @with_app
-def budget_set(app: Flask, key: str, amounts: tuple[str, ...]) -> None:
-    """Set KEY's budget: `200k`, `'$5'`, or both (`200k '$5'`). A part not given is kept."""
+def budget_set(app: Flask, key: str, amounts: tuple[str, ...], bare_tokens: bool) -> None:
+    """Set KEY's budget: `200k` or `200000 tokens`, `'$5'`, or both (`200k '$5'`). A part not given is kept.
+
+    A bare number is refused (is `5` five tokens or five dollars?): write `5k`, `5000 tokens` or `'$5'`, or pass
+    --tokens. Quote dollar amounts: the shell turns an unquoted $5 into nothing and $3.50 into `.50`.
+    """
     from bot.db import get_db
     from bot.ledger.budgets import BudgetError, parse_budget, usd_to_nano
     from bot.ledger.ingest import set_budget
@@ -109,14 +115,88 @@ def budget_set(app: Flask, key: str, amounts: tuple[str, ...]) -> None:
 
     try:
         key = normalize_key(key)
-        parsed = parse_budget(" / ".join(amounts))
-    except (InvalidStoryKey, BudgetError) as exc:
+    except InvalidStoryKey as exc:
+        raise click.ClickException(str(exc)) from None
+    text = " / ".join(_budget_parts(amounts, bare_tokens))
+    try:
+        parsed = parse_budget(text)
+    except BudgetError as exc:
         raise click.ClickException(str(exc)) from None
     settings = app.config["SETTINGS"]
     with get_db().transaction() as session:
         set_budget(session, key, parsed.tokens, None if parsed.usd is None else usd_to_nano(parsed.usd),
                    settings.warn_threshold)
     _print_status(app, key)
+
+
+_BARE_NUMBER = re.compile(r"^\d[\d,_]*(\.\d+)?$")
+
+
+def _budget_parts(amounts: tuple[str, ...], bare_tokens: bool) -> list[str]:
+    """The amounts as parse_budget takes them, refusing what the shell or a missing unit made ambiguous."""
+    # "200000 tokens" arrives as two words: join a unit word to the number before it.
+    words = [w for a in amounts for w in a.split()]
+    parts: list[str] = []
+    for word in words:
+        if word.lower() in ("tokens", "token", "usd") and parts:
+            parts[-1] += " " + word
+        else:
+            parts.append(word)
+    if not parts:
+        raise click.ClickException("give an amount: `200k`, `200000 tokens` or '$5' (quote dollar amounts: "
+                                   "the shell turns an unquoted $5 into nothing)")
+    for index, part in enumerate(parts):
+        if re.match(r"^\.\d", part):
+            raise click.ClickException(f"{part!r} looks like a dollar amount the shell cut short: quote it, "
+                                       f"e.g. '$3{part}'")
+        if _BARE_NUMBER.match(part):
+            if not bare_tokens:
+                raise click.ClickException(f"{part!r} has no unit: write {part}k or '{part} tokens' for tokens, "
+                                           f"'${part}' for dollars, or pass --tokens")
+            parts[index] = part + " tokens"
+    return parts
+
+
+@budget.command("list")
+@with_app
+def budget_list(app: Flask) -> None:
+    """List the stories with a budget: status, spend against budget."""
+    from sqlalchemy import or_, select
+
+    from bot.cli.stories import _line
+    from bot.db import get_db
+    from bot.ledger.tables import Story
+
+    with get_db().session_factory() as session:
+        rows = session.scalars(select(Story).where(
+            Story.deleted.is_(False), or_(Story.budget_tokens.is_not(None), Story.budget_nano_usd.is_not(None)))
+            .order_by(Story.key)).all()
+        lines = [_line(s, app.config["SETTINGS"].warn_threshold) for s in rows]
+    if not lines:
+        click.echo("no budgets; set one with `budgetbot budget set KEY 200k`")
+    for line in lines:
+        click.echo(line)
+
+
+@budget.command("clear")
+@click.argument("key")
+@with_app
+def budget_clear(app: Flask, key: str) -> None:
+    """Remove KEY's budget (tokens and dollars); its spend is kept."""
+    from bot.db import get_db
+    from bot.ledger.ingest import set_budget
+    from bot.ledger.keys import InvalidStoryKey, normalize_key
+    from bot.ledger.tables import Story
+
+    try:
+        key = normalize_key(key)
+    except InvalidStoryKey as exc:
+        raise click.ClickException(str(exc)) from None
+    with get_db().transaction() as session:
+        if session.get(Story, key) is None:
+            raise click.ClickException(f"no budget or spend recorded for {key}")
+        set_budget(session, key, None, None, app.config["SETTINGS"].warn_threshold, clear_missing=True)
+    click.echo(f"{key}: budget cleared (spend kept)")
 
 
 @click.command()
@@ -191,7 +271,7 @@ def prices() -> None:
 @prices.command("show")
 @click.argument("model")
 @click.option("--provider", help="Provider id, e.g. openai, anthropic, google.")
-@with_app
+@with_app(schema=False)
 def prices_show(app: Flask, model: str, provider: str | None) -> None:
     """Show the rates budgetbot uses for MODEL."""
     from bot.app_pricer import get_pricer

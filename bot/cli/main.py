@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import core, verdict
+from bot.cli import core, demo, sprints, stories, verdict
 from bot.components import load_components
 
 
@@ -17,7 +17,7 @@ def main() -> None:
     """
 
 
-for _command in [*core.COMMANDS, verdict.event_group]:  # `budget` gains approve/revoke from bot.cli.verdict
+for _command in [*core.COMMANDS, verdict.event_group, *sprints.COMMANDS, *stories.COMMANDS, *demo.COMMANDS]:
     main.add_command(_command)
 for _component in load_components():
     for _command in _component.commands() if _component.commands else ():

@@ -179,8 +179,12 @@ def load_price_file(path: Path) -> dict[str, ModelRates]:
         rates = {}
         for key in _RATE_KEYS:
             if key in entry:
-                rate = Decimal(str(entry[key]))
-                if rate < 0:
+                try:
+                    rate = Decimal(str(entry[key]))
+                except ArithmeticError:  # decimal.InvalidOperation: "cheap" is no rate
+                    raise ValueError(f"{path}: models.{name}.{key} = {entry[key]!r} is not a number of dollars "
+                                     "per million tokens") from None
+                if not rate.is_finite() or rate < 0:
                     raise ValueError(f"{path}: models.{name}.{key} must not be negative")
                 rates[key] = Rate(rate)
         if "input_mtok" not in rates or "output_mtok" not in rates:

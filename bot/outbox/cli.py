@@ -143,12 +143,13 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
 def run(app: Flask, host: str, port: int, production: bool, only: tuple[str, ...]) -> None:
     """Run web and worker (and the clock, when installed) in one terminal, for development. Ctrl-C stops all."""
     from bot.components import registry
-    from bot.processes.supervisor import RunOptions, Supervisor, banner
+    from bot.processes.supervisor import RunOptions, Supervisor, banner, follow_port
 
     processes = registry(app).processes
     unknown = sorted(set(only) - processes.keys())
     if unknown:
         raise click.ClickException(f"unknown process(es) {', '.join(unknown)}; known: {', '.join(processes)}")
+    follow_port(app.config["SETTINGS"], host, port)
     options = RunOptions(host, port, production)
     commands = {name: argv(options) for name, argv in processes.items() if not only or name in only}
     log = logging.getLogger("bot.run")

@@ -20,14 +20,20 @@ def clock(app: Flask) -> None:
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from bot.processes.clock import build_scheduler
+    from bot.processes.clock import build_scheduler, stop_quietly
 
     scheduler = build_scheduler(app, BlockingScheduler)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-    jobs = ", ".join(f"{job.name} ({job.trigger})" for job in scheduler.budgetbot_clock.jobs.values())
-    click.echo(f"clock {scheduler.budgetbot_clock.holder} ({app.config['SETTINGS'].timezone}): {jobs}", err=True)
+    clock_ = scheduler.budgetbot_clock
+    # Ctrl-C reaches every process of the terminal (SIGINT) and `budgetbot run` then sends SIGTERM: both stop
+    # the scheduler once, quietly; the lease is released so the next clock acts at once.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_quietly(scheduler))
+    jobs = ", ".join(f"{job.name} ({job.trigger})" for job in clock_.jobs.values())
+    click.echo(f"clock {clock_.holder} ({app.config['SETTINGS'].timezone}): {jobs}", err=True)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        stop_quietly(scheduler)
+    finally:
+        clock_.close()
+        click.echo(f"clock {clock_.holder} stopped; lease released", err=True)

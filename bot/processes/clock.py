@@ -63,10 +63,13 @@ class Clock:
         self.db = get_db(app)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leader = False
+        self.closed = False
         self.jobs = {job.name: job for job in jobs(app)}
 
     def acquire(self, now: datetime | None = None) -> bool:
         """Take the lease if it is free or expired, or renew ours. True when this clock may act."""
+        if self.closed:  # stopping: a heartbeat still in flight must not take the lease back
+            return False
         now = now or utcnow()
         lease = timedelta(seconds=self.settings.clock_lease_seconds)
         with self.db.transaction() as session:
@@ -85,6 +88,15 @@ class Clock:
             session.execute(update(ClockLock).where(ClockLock.name == LOCK, ClockLock.holder == self.holder)
                             .values(holder=None))
         self.leader = False
+
+    def close(self) -> None:
+        """Stop acting and give the lease back (never raising: this runs while the process stops)."""
+        self.closed = True
+        try:
+            self.release()
+        except Exception:  # the database may be gone too; the lease then expires by itself
+            log.warning("clock %s could not release its lease; it expires in %ss", self.holder,
+                        self.settings.clock_lease_seconds)
 
     def heartbeat(self, now: datetime | None = None) -> None:
         """Renew the lease; a clock that just became the one acting catches up what was missed."""
@@ -147,6 +159,17 @@ def latest_fire(trigger: CronTrigger, now: datetime, since: datetime) -> datetim
     while fire is not None and fire <= now:
         found, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
     return found
+
+
+def stop_quietly(scheduler: BaseScheduler) -> None:
+    """Shut the scheduler down once; a second signal (Ctrl-C, then `budgetbot run`'s SIGTERM) does nothing."""
+    from apscheduler.schedulers import SchedulerNotRunningError
+
+    try:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+    except SchedulerNotRunningError:
+        pass
 
 
 def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler,

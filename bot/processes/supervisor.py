@@ -1,4 +1,4 @@
-"""`budgetbot run`: the Procfile's processes (web, worker, and the clock once it exists) in one terminal."""
+"""`budgetbot run`: the Procfile's processes (web, worker and clock) in one terminal."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ def web_argv(options: RunOptions) -> list[str]:
 
 
 
+def follow_port(settings, host: str, port: int) -> None:
+    """Unless BUDGETBOT_PUBLIC_URL is set (environment or .env), the links the processes write point at the port
+    `budgetbot run` serves on (`make run PORT=8101`)."""
+    if "public_url" not in settings.model_fields_set:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["BUDGETBOT_PUBLIC_URL"] = settings.public_url = f"http://{shown}:{port}"
+
+
 class Supervisor:
     """Start each process with its output prefixed by its name; stop them all when one stops or on a signal."""
 
@@ -70,7 +78,7 @@ class Supervisor:
         return code
 
     def _pump(self, name: str, child: subprocess.Popen) -> None:
-        for line in child.stdout:
+        for line in child.stdout or ():
             self.out(f"{name:<{self.width}} | {line.rstrip()}")
 
     def _terminate(self) -> None:

@@ -9,9 +9,9 @@ from bot.components import Component, Registry
 
 def _init_app(app: Flask, registry: Registry) -> None:
     from bot.processes.supervisor import web_argv
-    from bot.web import api, dashboard, health
+    from bot.web import api, dashboard, health, stories_api
 
-    for blueprint in (health.bp, api.bp):
+    for blueprint in (health.bp, api.bp, stories_api.bp):
         app.register_blueprint(blueprint)
     dashboard.init_app(app)  # the pages, the login, their error pages and security headers
     registry.processes["web"] = web_argv

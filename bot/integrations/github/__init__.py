@@ -24,7 +24,9 @@ def _init_app(app: Flask, registry: Registry) -> None:
 
 def _commands():
     from bot.integrations.github.cli import github
+    from bot.integrations.github.replay import replay
 
+    github.add_command(replay)  # a trial without a tunnel: replay a recorded delivery to the local app
     return [github]
 
 

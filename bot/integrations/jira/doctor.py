@@ -52,7 +52,12 @@ def run_checks(settings) -> list[Check]:
         _check_escalation_user(client, settings, checks)
     except (JiraRejected, JiraUnavailable) as exc:
         checks.append(Check("fail", str(exc)))
-    if settings.jira_webhook_secret is None:
+    if settings.jira_webhook_secret is None and settings.dry_run:
+        # What the endpoint really does (webhook.receive): unsigned deliveries are accepted in dry-run only.
+        checks.append(Check("warn", "BUDGETBOT_JIRA_WEBHOOK_SECRET is not set: in dry-run POST /webhooks/jira "
+                                    "accepts unsigned deliveries; without dry-run it answers 401 (set it, and the "
+                                    "same secret on the Jira webhook)"))
+    elif settings.jira_webhook_secret is None:
         checks.append(Check("fail", "BUDGETBOT_JIRA_WEBHOOK_SECRET is not set: POST /webhooks/jira answers 401 "
                                     "(set it, and the same secret on the Jira webhook)"))
     else:
@@ -132,13 +137,14 @@ def _check_escalation_user(client: JiraClient, settings, checks: list[Check]) ->
 
 def setup_fields(client: JiraClient, settings, budget_type: str, dry_run: bool) -> list[str]:
     """Create the Token Budget / Token Spend (/ USD) fields that are missing. Returns what happened."""
-    existing = client.fields()
+    # Without credentials a dry run still shows the requests: it cannot see which fields exist, so it shows all.
+    existing = client.fields() if client.configured or not dry_run else []
     wanted = [(settings.jira_budget_field, budget_type,
                "Token budget of the story: 200k, $5 or 200k / $5 (read by budgetbot)"),
               (settings.jira_spend_field, "number", "Tokens the agents spent on the story (written by budgetbot)")]
     if settings.jira_spend_usd_field:
         wanted.append((settings.jira_spend_usd_field, "number", "USD the agents spent (written by budgetbot)"))
-    done = []
+    done = [] if client.configured else ["no Jira credentials: every field is shown, as if none existed yet"]
     for name, kind, description in wanted:
         same = [f for f in existing if (f.get("name") or "").strip().lower() == name.strip().lower()]
         if len(same) > 1:

@@ -1,4 +1,4 @@
-"""`budgetbot retro`, `sprint add|list` (sprints for teams without Jira) and `export` (finance's chargeback)."""
+"""`budgetbot retro` and `export` (finance's chargeback)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import click
 from flask import Flask
 
 from bot.cli.app import with_app
-from bot.reports.export import GROUPS
+
+# bot.reports.export.GROUPS, not imported: that module pulls in the pricer (genai-prices), slowing every command.
+GROUPS = ("story", "team", "cost_center", "agent", "model", "day")
 
 FORMATS = ("md", "html", "json")
 
@@ -91,51 +93,6 @@ def _routes(pairs: tuple[str, ...]) -> dict[str, str]:
     return economy
 
 
-@click.group()
-def sprint() -> None:
-    """Sprints (from Jira, or defined here by dates for teams without Jira)."""
-
-
-@sprint.command("add")
-@click.argument("name")
-@click.option("--start", required=True, metavar="DATE", help="First day (YYYY-MM-DD, UTC) or an ISO date-time.")
-@click.option("--end", required=True, metavar="DATE", help="Last day, inclusive (YYYY-MM-DD) or an ISO date-time.")
-@with_app
-def sprint_add(app: Flask, name: str, start: str, end: str) -> None:
-    """Define sprint NAME by its dates, for `budgetbot retro --sprint NAME`."""
-    from bot.db import get_db
-    from bot.reports.retro.period import PeriodError, add_sprint
-
-    try:
-        with get_db().transaction() as session:
-            added = add_sprint(session, name, start, end)
-    except PeriodError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"sprint {added.name!r}: {added.start_at:%Y-%m-%d %H:%M} to {added.end_at:%Y-%m-%d %H:%M} UTC")
-
-
-@sprint.command("list")
-@with_app
-def sprint_list(app: Flask) -> None:
-    """List sprints, newest first."""
-    from sqlalchemy import select
-
-    from bot.db import get_db, utcnow
-    from bot.ledger.tables import Sprint
-    from bot.reports.retro.period import state_of
-
-    with get_db().session_factory() as session:
-        sprints = session.scalars(select(Sprint).order_by(Sprint.start_at.desc().nulls_last(), Sprint.name)).all()
-    if not sprints:
-        click.echo("no sprints; add one with `budgetbot sprint add NAME --start DATE --end DATE`")
-    now = utcnow()
-    for item in sprints:
-        when = (f"{item.start_at:%Y-%m-%d %H:%M} to {item.end_at:%Y-%m-%d %H:%M}"
-                if item.start_at and item.end_at else "no dates")
-        source = "jira" if item.jira_sprint_id else "dates"
-        click.echo(f"{item.name}\t{state_of(item, now)}\t{when}\t{source}")
-
-
 @click.command("export")
 @click.option("--from", "start", required=True, metavar="DATE", help="First day (UTC, YYYY-MM-DD).")
 @click.option("--to", "end", required=True, metavar="DATE", help="Last day, inclusive.")
@@ -173,4 +130,4 @@ def export(app: Flask, start: str, end: str, fmt: str, group_by: str | None, pro
         click.echo(f"wrote {out}", err=True)
 
 
-COMMANDS = (retro, sprint, export)
+COMMANDS = (retro, export)  # `sprint` moved to bot/cli/sprints.py

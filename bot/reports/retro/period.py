@@ -54,7 +54,9 @@ def date_range(start_text: str, end_text: str) -> Period:
 
 
 def sprint_period(session: Session, name: str) -> Period:
-    sprint = session.scalar(select(Sprint).where(Sprint.name == name))
+    from bot.ledger.sprints import find
+
+    sprint = find(session, name)
     if sprint is None:
         known = session.scalars(select(Sprint.name).order_by(Sprint.start_at.desc()).limit(10)).all()
         hint = f" Known sprints: {', '.join(known)}." if known else ""

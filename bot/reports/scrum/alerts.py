@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.ledger.budgets import usd_to_nano
+from bot.ledger.sprints import is_active, last_day_of
 from bot.ledger.tables import AgentDay, RunStat, Sprint, Story, StoryDay, UsageDay
 from bot.outbox import enqueue
 from bot.reports import blocks as bk
@@ -130,10 +131,11 @@ def daily_budget_nano(session: Session, settings, day: date) -> int | None:
     for start, end, budget in session.execute(
             select(Sprint.start_at, Sprint.end_at, func.sum(Story.budget_nano_usd))
             .join(Story, (Story.sprint == Sprint.name) & Story.deleted.is_(False), isouter=True)
-            .where(Sprint.state == "active", Sprint.start_at.is_not(None), Sprint.end_at.is_not(None))
+            .where(is_active(datetime.combine(day, time(12), UTC)), Sprint.start_at.is_not(None),
+                   Sprint.end_at.is_not(None))
             .group_by(Sprint.id, Sprint.start_at, Sprint.end_at)):
         total += int(budget or 0)
-        days = max(days, (end.date() - start.date()).days + 1)
+        days = max(days, (last_day_of(end) - start.date()).days + 1)
     return total // days if total and days else None
 
 
@@ -142,7 +144,9 @@ def raise_alerts(session: Session, settings, findings: list, now: datetime | Non
     now = now or utcnow()
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     new = []
-    for finding in sorted(filter(None, findings), key=lambda f: (f.rule, f.subject, f.day)):
+    # An event older than a day (a back-fill, a late batch) is history, not news: no alert today.
+    since = (now - timedelta(days=1)).date()
+    for finding in sorted((f for f in findings if f and f.day >= since), key=lambda f: (f.rule, f.subject, f.day)):
         stmt = module.insert(Alert).values(rule=finding.rule, subject=finding.subject[:300], day=finding.day,
                                            story_key=finding.story_key, message=finding.message,
                                            details=finding.details, created_at=now)

@@ -31,7 +31,8 @@ class SprintWindow:
         """The sprint's days in the team's zone (the rollups' days), first to last."""
         if not self.dated:
             return []
-        first, last = self.local_day(self.start), self.local_day(self.end)
+        # The end is the moment after the last day (midnight for a sprint entered by dates): not a day of it.
+        first, last = self.local_day(self.start), self.local_day(self.end - timedelta(microseconds=1))
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def day_number(self, now: datetime) -> int:

@@ -101,7 +101,7 @@ def _sprint_summary(facts: SprintFacts, data: DigestData) -> str:
     head = f"*{bk.escape(sprint.name)}*"
     if sprint.dated:
         head += (f" · day {sprint.day_number(data.now)} of {len(sprint.days())} · ends "
-                 f"{day_label(sprint.end.astimezone(data.tz))}")
+                 f"{day_label(sprint.days()[-1])}")
     if not stories:
         return f"{head}\nNo stories with a budget or spend in this sprint yet."
     unit = budget_unit(stories)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from bot.guardrails.blocks import digest_line as blocked_calls_line
 from bot.ledger.ingest import judge_story
-from bot.ledger.tables import AgentDay, Sprint, Story, StoryDay, UsageDay
+from bot.ledger.sprints import active_sprints
+from bot.ledger.tables import AgentDay, Story, StoryDay, UsageDay
 from bot.reports.scrum.burndown import SprintWindow, StoryBurn
 from bot.reports.scrum.tables import Alert
 
@@ -72,9 +73,7 @@ def load(session: Session, settings, now: datetime) -> DigestData:
     window = report_window(today, settings.digest_days)
     data = DigestData(now=now, tz=tz, today=today, window=window, public_url=settings.public_url.rstrip("/"),
                       schedule=f"at {settings.digest_time} {settings.timezone}, {settings.digest_days}")
-    sprints = session.scalars(select(Sprint).where(Sprint.state == "active")
-                              .order_by(Sprint.start_at, Sprint.name)).all()
-    for sprint in sprints:
+    for sprint in active_sprints(session, now):  # Jira's active ones, and those entered by dates
         window_ = SprintWindow(sprint.name, sprint.start_at, sprint.end_at, tz)
         data.sprints.append(SprintFacts(window_, _stories(session, settings, sprint.name, window_, window)))
     first, last = window
