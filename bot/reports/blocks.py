@@ -26,15 +26,14 @@ def section(text: str) -> dict:
 
 def lines_section(title: str, lines: list[str]) -> dict:
     """A title and as many whole lines as fit in one section, then `…and N more`."""
-    text, shown = title, 0
-    for line in lines:
+    text = title
+    for shown, line in enumerate(lines):
         rest = len(lines) - shown - 1
         tail = f"\n…and {rest} more" if rest else ""
         if len(text) + 1 + len(line) + len(tail) > MAX_SECTION:
             text += f"\n…and {len(lines) - shown} more"
             break
         text += "\n" + line
-        shown += 1
     return section(text)
 
 

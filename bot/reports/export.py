@@ -105,6 +105,7 @@ def as_csv(rows: Iterator[dict], fields: tuple[str, ...]) -> Iterator[str]:
 def export_lines(session: Session, period: Period, fmt: str, group_by: str | None = None,
                  project: str | None = None) -> Iterator[str]:
     """The export, line by line (a generator: nothing is held beyond the current batch)."""
+    fields: tuple[str, ...]
     if group_by:
         rows, fields = grouped_rows(session, period, group_by, project), (group_by, *SUM_FIELDS)
     else:

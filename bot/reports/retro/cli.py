@@ -62,7 +62,12 @@ def retro(app: Flask, sprint_name: str | None, start: str | None, end: str | Non
     settings = app.config["SETTINGS"]
     with reading_session(get_db().engine) as session:
         try:
-            period = sprint_period(session, sprint_name) if sprint_name else date_range(start, end)
+            if sprint_name:
+                period = sprint_period(session, sprint_name)
+            elif start and end:
+                period = date_range(start, end)
+            else:  # ruled out by the check above; this narrows the types
+                raise click.ClickException("give either --sprint NAME or both --from DATE and --to DATE")
         except PeriodError as exc:
             raise click.ClickException(str(exc)) from None
         report = build(session, period, pricer=get_pricer(), warn_threshold=settings.warn_threshold,

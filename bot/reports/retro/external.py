@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,5 +58,9 @@ def alerts(session: Session, period: Period, limit: int = 100) -> list[Alert]:
     return [Alert(_iso(row.created_at), row.rule, row.subject, row.message) for row in rows]
 
 
-def _iso(value) -> str | None:
+@overload
+def _iso(value: datetime) -> str: ...
+@overload
+def _iso(value: datetime | None) -> str | None: ...
+def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")

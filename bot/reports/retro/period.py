@@ -76,7 +76,9 @@ def previous_periods(session: Session, period: Period, limit: int = MAX_TREND) -
         stmt = stmt.where(Sprint.board_id == period.board_id)
     sprints = session.scalars(stmt.order_by(Sprint.start_at.desc()).limit(limit)).all()
     if sprints or period.sprint is not None:
-        return [Period(s.name, s.start_at, s.end_at, s.name, s.board_id) for s in reversed(sprints)]
+        # The query leaves undated sprints out; the check narrows the types and drops nothing.
+        return [Period(s.name, s.start_at, s.end_at, s.name, s.board_id) for s in reversed(sprints)
+                if s.start_at is not None and s.end_at is not None]
     windows = []
     for back in range(limit, 0, -1):
         start = period.start - back * period.length

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from bot.ledger.days import counted
@@ -90,7 +90,7 @@ def spend_by_story(session: Session, period: Period, project: str | None) -> dic
 
 def stories(session: Session, period: Period, keys: set[str], project: str | None) -> list[Story]:
     """The period's stories: the sprint's members (as Jira says) and every story that spent in it."""
-    wanted = [Story.key.in_(sorted(keys))] if keys else []
+    wanted: list[ColumnElement[bool]] = [Story.key.in_(sorted(keys))] if keys else []
     if period.sprint:
         wanted.append(Story.sprint == period.sprint)
     if not wanted:
@@ -108,7 +108,7 @@ class Overrun:
     key: str
     by_agent: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     by_model: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
-    errors: Totals = Totals()
+    errors: Totals = field(default_factory=Totals)
     runs: list[tuple[int, int, str]] = field(default_factory=list)  # heap of (nano, tokens, run_id)
     days: list[tuple[str, int, int]] = field(default_factory=list)  # (day, calls, input tokens)
 

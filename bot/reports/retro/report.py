@@ -95,7 +95,8 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
 def _trend(session: Session, period: Period, project: str | None,
            warn_threshold: Decimal) -> tuple[list[dict], list[fig.StoryFacts]]:
     """Headline figures of up to 6 earlier periods (oldest first), and their stories for suggestions."""
-    shown, history = [], []
+    shown: list[dict] = []
+    history: list[fig.StoryFacts] = []
     for earlier in previous_periods(session, period):
         spend = queries.spend_by_story(session, earlier, project)
         if not spend and not shown and earlier.sprint is None:

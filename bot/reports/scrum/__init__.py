@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from bot.components import Component, Registry
+from bot.config import Settings
 
 
 def digest_job(app: Flask) -> None:
@@ -23,7 +24,7 @@ def anomaly_scan_job(app: Flask) -> None:
         scan(session, app.config["SETTINGS"])
 
 
-def _digest_trigger(settings):
+def _digest_trigger(settings: Settings):
     from zoneinfo import ZoneInfo
 
     from apscheduler.triggers.cron import CronTrigger
@@ -32,7 +33,7 @@ def _digest_trigger(settings):
     return CronTrigger(day_of_week=settings.digest_days, hour=hour, minute=minute, timezone=ZoneInfo(settings.timezone))
 
 
-def _scan_trigger(settings):
+def _scan_trigger(settings: Settings):
     from zoneinfo import ZoneInfo
 
     from apscheduler.triggers.interval import IntervalTrigger
@@ -41,12 +42,16 @@ def _scan_trigger(settings):
 
 
 def _init_app(app: Flask, registry: Registry) -> None:
-    from bot.ledger.events import RUNS_UPDATED
+    from sqlalchemy.orm import Session
+
+    from bot.ledger.events import RUNS_UPDATED, RollupTotals
     from bot.reports.scrum.alerts import check_ingest
 
     # The cheap anomaly rules judge the totals the ledger's rollups just returned, inside the ingest transaction.
-    registry.events.listen(RUNS_UPDATED, lambda session, totals: check_ingest(
-        session, totals.runs, totals.agent_days, app.config["SETTINGS"]))
+    def judge_ingest(session: Session, totals: RollupTotals) -> None:  # a listener returns nothing
+        check_ingest(session, totals.runs, totals.agent_days, app.config["SETTINGS"])
+
+    registry.events.listen(RUNS_UPDATED, judge_ingest)
     registry.add_job("digest", digest_job, _digest_trigger, lambda s: int(s.digest_catch_up_hours * 3600))
     registry.add_job("anomaly_scan", anomaly_scan_job, _scan_trigger, 60)
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.db import utcnow
 from bot.ledger.budgets import usd_to_nano
 from bot.ledger.sprints import is_active, last_day_of
@@ -27,7 +28,7 @@ MAX_ALERTS_IN_MESSAGE = 40
 
 
 def check_ingest(session: Session, runs: list, agent_totals: list[tuple[date, str, int]],
-                 settings) -> list[Alert]:
+                 settings: Settings) -> list[Alert]:
     """The rules judged on ingest, on the totals the rollup upserts just returned (no query at all): run cost and
     runaway runs on the batch's runs, and each (day, agent)'s share of BUDGETBOT_DAILY_BUDGET_USD."""
     findings = _judge_runs(settings, runs)
@@ -40,7 +41,7 @@ def check_ingest(session: Session, runs: list, agent_totals: list[tuple[date, st
     return raise_alerts(session, settings, findings)
 
 
-def scan(session: Session, settings, now: datetime | None = None) -> list[Alert]:
+def scan(session: Session, settings: Settings, now: datetime | None = None) -> list[Alert]:
     """Every rule over yesterday and today (the team's days, as the rollups), from the rollups; what was already
     alerted stays quiet."""
     now = now or utcnow()
@@ -74,20 +75,20 @@ def scan(session: Session, settings, now: datetime | None = None) -> list[Alert]
     return raise_alerts(session, settings, findings, now)
 
 
-def _spike(settings, subject: str, series: dict[date, int], day: date):
+def _spike(settings: Settings, subject: str, series: dict[date, int], day: date):
     return rules.spend_spike(subject, series, day, factor=settings.anomaly_spike_factor,
                              rolling_pct=settings.anomaly_rolling_pct, rolling_days=settings.anomaly_rolling_days,
                              min_nano=usd_to_nano(settings.anomaly_min_daily_usd))
 
 
-def _run_findings(session: Session, settings, where) -> list:
+def _run_findings(session: Session, settings: Settings, where) -> list:
     tripped = or_(RunStat.nano_usd > usd_to_nano(settings.anomaly_run_usd),
                   RunStat.max_error_streak >= settings.anomaly_error_streak,
                   RunStat.tool_calls > settings.anomaly_run_tool_calls)
     return _judge_runs(settings, session.scalars(select(RunStat).where(where, tripped).order_by(RunStat.run_id)))
 
 
-def _judge_runs(settings, runs) -> list:
+def _judge_runs(settings: Settings, runs) -> list:
     cost, runaway = _on(settings, "run_cost"), _on(settings, "runaway_run")
     max_nano = usd_to_nano(settings.anomaly_run_usd)
     found = []
@@ -102,7 +103,7 @@ def _judge_runs(settings, runs) -> list:
     return found
 
 
-def _cost_jumps(session: Session, settings, day: date) -> list:
+def _cost_jumps(session: Session, settings: Settings, day: date) -> list:
     usage: dict[str, dict[date, dict[str, tuple[int, int]]]] = defaultdict(lambda: defaultdict(dict))
     for row_day, agent, model, nano, calls in session.execute(
             select(UsageDay.day, UsageDay.agent, UsageDay.model, func.sum(UsageDay.nano_usd), func.sum(UsageDay.events))
@@ -123,7 +124,7 @@ def _cost_jumps(session: Session, settings, day: date) -> list:
     return found
 
 
-def daily_budget_nano(session: Session, settings, day: date) -> int | None:
+def daily_budget_nano(session: Session, settings: Settings, day: date) -> int | None:
     """BUDGETBOT_DAILY_BUDGET_USD, or else the dollar budgets of the active sprint's stories per sprint day."""
     if settings.daily_budget_usd is not None:
         return usd_to_nano(settings.daily_budget_usd)
@@ -135,11 +136,13 @@ def daily_budget_nano(session: Session, settings, day: date) -> int | None:
                    Sprint.end_at.is_not(None))
             .group_by(Sprint.id, Sprint.start_at, Sprint.end_at)):
         total += int(budget or 0)
+        if start is None or end is None:  # the query already leaves undated sprints out; this narrows the type
+            continue
         days = max(days, (last_day_of(end) - start.date()).days + 1)
     return total // days if total and days else None
 
 
-def raise_alerts(session: Session, settings, findings: list, now: datetime | None = None) -> list[Alert]:
+def raise_alerts(session: Session, settings: Settings, findings: list, now: datetime | None = None) -> list[Alert]:
     """Record the findings not alerted yet (one per rule, subject and day) and tell Slack and Jira about them."""
     now = now or utcnow()
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -153,13 +156,13 @@ def raise_alerts(session: Session, settings, findings: list, now: datetime | Non
         alert_id = session.scalar(stmt.on_conflict_do_nothing(index_elements=["rule", "subject", "day"])
                                   .returning(Alert.id))
         if alert_id is not None:
-            new.append(session.get(Alert, alert_id))
+            new.append(session.get_one(Alert, alert_id))  # just inserted: it exists
     if new:
         notify(session, settings, new)
     return new
 
 
-def notify(session: Session, settings, alerts: list[Alert]) -> None:
+def notify(session: Session, settings: Settings, alerts: list[Alert]) -> None:
     """One Slack message per batch of new alerts; a note on each story concerned (edited in place)."""
     base = settings.public_url.rstrip("/")
     lines = []
@@ -193,7 +196,7 @@ def story_note(session: Session, story_key: str, base: str) -> list[dict]:
                                           "also go to Slack."}]
 
 
-def _on(settings, rule: str) -> bool:
+def _on(settings: Settings, rule: str) -> bool:
     return rule not in settings.anomaly_rules_off
 
 

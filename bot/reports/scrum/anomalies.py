@@ -69,7 +69,8 @@ def run_cost(run: RunFacts, *, max_nano: int) -> Finding | None:
         return None
     return Finding("run_cost", f"run:{run.run_id}", run.last_event_at.date(),
                    f"Run {run.run_id} ({run.agent or 'unknown agent'}{_on(run.story_key)}) has cost "
-                   f"{money(run.nano_usd)} over {run.events:,} call{'s' if run.events != 1 else ''}, above the {money(max_nano)} limit per run",
+                   f"{money(run.nano_usd)} over {run.events:,} call{'s' if run.events != 1 else ''}, "
+                   f"above the {money(max_nano)} limit per run",
                    story_key=run.story_key, details={"nano_usd": run.nano_usd, "events": run.events})
 
 

@@ -27,16 +27,23 @@ class SprintWindow:
     def dated(self) -> bool:
         return self.start is not None and self.end is not None and self.end > self.start
 
+    def bounds(self) -> tuple[datetime, datetime]:
+        """(start, end) of a sprint with dates; callers check `dated` first, an undated sprint is a bug."""
+        if self.start is None or self.end is None:
+            raise ValueError(f"sprint {self.name!r} has no start and end dates")
+        return self.start, self.end
+
     def days(self) -> list[date]:
         """The sprint's days in the team's zone (the rollups' days), first to last."""
         if not self.dated:
             return []
         # The end is the moment after the last day (midnight for a sprint entered by dates): not a day of it.
-        first, last = self.local_day(self.start), self.local_day(self.end - timedelta(microseconds=1))
+        start, end = self.bounds()
+        first, last = self.local_day(start), self.local_day(end - timedelta(microseconds=1))
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def day_number(self, now: datetime) -> int:
-        return max(1, min(len(self.days()), (self.local_day(now) - self.local_day(self.start)).days + 1))
+        return max(1, min(len(self.days()), (self.local_day(now) - self.local_day(self.bounds()[0])).days + 1))
 
 
 @dataclass
@@ -93,8 +100,9 @@ def budget_unit(stories: list[StoryBurn]) -> str:
 def project(unit: str, budget: int, spent: int, spent_in_sprint: int, sprint: SprintWindow,
             now: datetime) -> Projection:
     """Straight-line projection: the sprint's spend so far per elapsed day, carried on to the sprint's end."""
-    elapsed = (min(now, sprint.end) - sprint.start).total_seconds() / DAY
-    remaining = max(0.0, (sprint.end - now).total_seconds() / DAY)
+    start, end = sprint.bounds()
+    elapsed = (min(now, end) - start).total_seconds() / DAY
+    remaining = max(0.0, (end - now).total_seconds() / DAY)
     if elapsed < 1:
         return Projection(unit, budget, spent, None, spent, None)
     rate = Decimal(spent_in_sprint) / Decimal(repr(elapsed))
@@ -102,7 +110,7 @@ def project(unit: str, budget: int, spent: int, spent_in_sprint: int, sprint: Sp
     runs_out = None
     if rate > 0 and spent <= budget:
         at = now + timedelta(days=float((budget - spent) / rate))
-        runs_out = at if at <= sprint.end else None
+        runs_out = at if at <= end else None
     return Projection(unit, budget, spent, rate, projected, runs_out)
 
 
@@ -121,8 +129,8 @@ def worst_projection(story: StoryBurn, sprint: SprintWindow, now: datetime, unit
     """Of the story's token and dollar budgets, the one heading furthest over (or the one `unit` names)."""
     if not sprint.dated:
         return None
-    found = [project(u, story.budget(u), story.spent(u), story.in_sprint(u), sprint, now)
-             for u in ("usd", "tokens") if story.budget(u) and unit in (None, u)]
+    found = [project(u, budget, story.spent(u), story.in_sprint(u), sprint, now)
+             for u in ("usd", "tokens") if (budget := story.budget(u)) and unit in (None, u)]
     return max(found, key=lambda p: (p.pct_at_end, p.unit == "usd"), default=None)
 
 
@@ -144,7 +152,7 @@ def describe(p: Projection | None, sprint: SprintWindow, now: datetime, tz: Zone
         return f"{sprint.name} has no start and end dates, so there is no projection."
     if p is None:
         return "No budget set, so no projection: set a Token Budget on the story."
-    end = f"sprint end ({day_label(sprint.end.astimezone(tz))})"
+    end = f"sprint end ({day_label(sprint.bounds()[1].astimezone(tz))})"
     if p.rate_per_day is None:
         return f"Too early to project: the sprint started less than a day ago. Spent {amount(p.spent, p.unit)} so far."
     rate = f"{amount(int(p.rate_per_day), p.unit)}/day"
@@ -164,11 +172,11 @@ def comment_doc(story: StoryBurn, sprint: SprintWindow, now: datetime, tz: ZoneI
     day_part = f" · day {sprint.day_number(now)} of {len(sprint.days())}" if sprint.dated else ""
     doc: list[dict] = [{"type": "heading", "text": f"Token burn-down · {sprint.name}{day_part}"}]
     unpriced = f" + {story.unpriced_events:,} unpriced" if story.unpriced_events else ""
-    figures = [f"{amount(story.budget(unit), unit)} budget, {amount(story.spent(unit), unit)}"
+    figures = [f"{amount(budget, unit)} budget, {amount(story.spent(unit), unit)}"
                f"{unpriced if unit == 'usd' else ''} spent "
-               f"({pct(story.spent(unit), story.budget(unit))}), "
-               f"{amount(max(story.budget(unit) - story.spent(unit), 0), unit)} remaining"
-               for unit in ("usd", "tokens") if story.budget(unit)]
+               f"({pct(story.spent(unit), budget)}), "
+               f"{amount(max(budget - story.spent(unit), 0), unit)} remaining"
+               for unit in ("usd", "tokens") if (budget := story.budget(unit))]
     if not story.budget_nano:
         figures.append(f"{money(story.spent_nano)}{unpriced} spent")
     if not story.budget_tokens:

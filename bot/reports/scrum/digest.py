@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.db import utcnow
 from bot.ledger.budgets import Status
 from bot.outbox import enqueue
@@ -47,7 +48,7 @@ class Digest:
                 "image": image}
 
 
-def run(session: Session, settings, now: datetime | None = None, *, send: bool = True) -> Digest:
+def run(session: Session, settings: Settings, now: datetime | None = None, *, send: bool = True) -> Digest:
     """Compute today's digest; with `send`, enqueue it (Slack message + one Jira comment per story)."""
     digest = build(load(session, settings, now or utcnow()))
     if send:
@@ -106,11 +107,12 @@ def _sprint_summary(facts: SprintFacts, data: DigestData) -> str:
         return f"{head}\nNo stories with a budget or spend in this sprint yet."
     unit = budget_unit(stories)
     budgeted = [s for s in stories if s.budget(unit)]
-    budget_sum, spent = sum(s.budget(unit) for s in budgeted), sum(s.spent(unit) for s in budgeted)
+    budget_sum, spent = sum(s.budget(unit) or 0 for s in budgeted), sum(s.spent(unit) for s in budgeted)
     lines = [head, f"Spent *{amount(spent, unit)}* of *{amount(budget_sum, unit)}* budgeted "
                    f"({pct(spent, budget_sum)})" if budget_sum else "No budgets set in this sprint."]
     if sprint.dated and budget_sum:
-        elapsed = (min(max(data.now, sprint.start), sprint.end) - sprint.start) / (sprint.end - sprint.start)
+        start, end = sprint.bounds()
+        elapsed = (min(max(data.now, start), end) - start) / (end - start)
         ideal = int(budget_sum * elapsed)
         side = "over" if spent > ideal else "under"
         lines[-1] += (f"; the ideal line is at {amount(ideal, unit)} ({pct(ideal, budget_sum)}) by now, "
@@ -158,7 +160,10 @@ def _story_lists(stories: list[tuple[SprintWindow, StoryBurn]], data: DigestData
         share = f"({pct(story.spent(unit), story.budget(unit))})"
         if story.status in (Status.OVER, Status.OVERRIDDEN):
             target = over if story.status == Status.OVER else approved
-            target.append((story.spent(unit) / story.budget(unit), f"• {_link(data, story)} — {figures} {share}"))
+            budget = story.budget(unit)
+            if budget is None:  # over means over a budget in the deciding unit; the division failed here before
+                raise TypeError(f"{story.key} is {story.status.value} without a {unit} budget")
+            target.append((story.spent(unit) / budget, f"• {_link(data, story)} — {figures} {share}"))
         elif story.status == Status.UNPRICED:
             unmeasured.append((story.unpriced_events, f"• {_link(data, story)} — {money(story.spent_nano)} + "
                                                       f"{story.unpriced_events:,} unpriced of "

@@ -11,6 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.guardrails.blocks import digest_line as blocked_calls_line
 from bot.ledger.ingest import judge_story
 from bot.ledger.sprints import active_sprints
@@ -67,7 +68,7 @@ def report_window(today: date, spec: str) -> tuple[date, date]:
     return min(previous, today - timedelta(days=1)), today - timedelta(days=1)
 
 
-def load(session: Session, settings, now: datetime) -> DigestData:
+def load(session: Session, settings: Settings, now: datetime) -> DigestData:
     tz = ZoneInfo(settings.timezone)
     today = now.astimezone(tz).date()
     window = report_window(today, settings.digest_days)
@@ -91,7 +92,7 @@ def load(session: Session, settings, now: datetime) -> DigestData:
     return data
 
 
-def _stories(session: Session, settings, sprint_name: str, sprint: SprintWindow,
+def _stories(session: Session, settings: Settings, sprint_name: str, sprint: SprintWindow,
              window: tuple[date, date]) -> list[StoryBurn]:
     rows = session.scalars(select(Story).where(
         Story.sprint == sprint_name, Story.deleted.is_(False),
