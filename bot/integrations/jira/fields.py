@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bot.config import Settings
+
 SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
 CACHE_SECONDS = 3600.0
 ERROR_CACHE_SECONDS = 300.0  # a missing field is re-checked every 5 minutes, not on every webhook
@@ -68,7 +70,7 @@ def _typed(found: JiraField, allowed: set[str], setting: str, what: str) -> Jira
     return found
 
 
-def resolve(fields: list[dict], settings) -> FieldMap:
+def resolve(fields: list[dict], settings: Settings) -> FieldMap:
     """Map the configured names onto the site's field list. Required fields raise FieldError."""
     budget = _typed(find_field(fields, settings.jira_budget_field, "BUDGETBOT_JIRA_BUDGET_FIELD"),
                     {"number", "string"}, "BUDGETBOT_JIRA_BUDGET_FIELD", "the budget")
@@ -78,7 +80,7 @@ def resolve(fields: list[dict], settings) -> FieldMap:
     if settings.jira_spend_usd_field:
         spend_usd = _typed(find_field(fields, settings.jira_spend_usd_field, "BUDGETBOT_JIRA_SPEND_USD_FIELD"),
                            {"number"}, "BUDGETBOT_JIRA_SPEND_USD_FIELD", "USD spend")
-    warnings = []
+    warnings: list[str] = []
     points = _optional(fields, settings.jira_story_points_field, "BUDGETBOT_JIRA_STORY_POINTS_FIELD", warnings)
     sprints = [f for f in fields if (f.get("schema") or {}).get("custom") == SPRINT_TYPE]
     sprint = _as_field(sprints[0]) if len(sprints) == 1 else _optional(
@@ -101,7 +103,7 @@ _cache: dict[tuple, tuple[float, FieldMap | FieldError]] = {}
 _lock = threading.Lock()
 
 
-def field_map(client, settings, *, refresh: bool = False) -> FieldMap:
+def field_map(client, settings: Settings, *, refresh: bool = False) -> FieldMap:
     """The resolved fields of this Jira site (one GET {api}/field per hour per process)."""
     key = (client.base, client.api, settings.jira_budget_field, settings.jira_spend_field,
            settings.jira_spend_usd_field, settings.jira_story_points_field, settings.jira_sprint_field)
