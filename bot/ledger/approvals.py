@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -49,8 +50,10 @@ def revoke(session: Session, key: str, by: str, reason: str | None, warn_thresho
     where = [StoryApproval.story_key == key, StoryApproval.revoked_at.is_(None)]
     if reference is not None:
         where.append(StoryApproval.reference == reference)
-    count = session.execute(update(StoryApproval).where(*where).values(
-        revoked_by=by, revoked_at=utcnow(), revoke_reason=reason)).rowcount
+    # An UPDATE runs on a cursor: Session.execute is typed as returning Result, which has no rowcount.
+    result = cast(CursorResult, session.execute(update(StoryApproval).where(*where).values(
+        revoked_by=by, revoked_at=utcnow(), revoke_reason=reason)))
+    count = result.rowcount
     standing = session.scalar(select(StoryApproval.id).where(
         StoryApproval.story_key == key, StoryApproval.revoked_at.is_(None)).limit(1))
     story.overrun_approved = standing is not None

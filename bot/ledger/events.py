@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from bot.ledger.budgets import Status
-from bot.ledger.tables import Story
+from bot.ledger.tables import StoryView
 
 SPEND_CHANGED = "spend_changed"  # a list of StoryChange: the stories whose totals moved
 BUDGET_CHANGED = "budget_changed"  # a list of one StoryChange: the story whose budget was set
@@ -32,7 +31,7 @@ class StoryChange:
     `story` is a read-only view of the story row as it stands after the change (attribute access like
     the `Story` model); to change the story, load it with `session.get(Story, change.story.key)`."""
 
-    story: Story | Row
+    story: StoryView  # a Story, or the Core row of one (see StoryView)
     before: Status
     after: Status
 

@@ -6,20 +6,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.ledger import events as domain
 from bot.ledger import rollups
-from bot.ledger.budgets import judge, usd_to_nano
+from bot.ledger.budgets import Verdict, judge, usd_to_nano
 from bot.ledger.days import team_day, team_zone
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
-from bot.ledger.tables import Story, StoryDay, UsageEvent
+from bot.ledger.tables import Story, StoryDay, StoryView, UsageEvent, table_of
 from bot.ledger.usage_shapes import UsageEventIn
 from bot.upsert import BulkInsert, is_postgres
 
@@ -54,7 +55,9 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
     Daily rollups bucket by the team's day (`zone`, default BUDGETBOT_TIMEZONE)."""
     now = now or utcnow()
     day_zone = team_zone(zone, session)
-    rows, hashes, results = [], {}, []
+    rows: list[dict] = []
+    hashes: dict[str, str] = {}
+    results: list[EventResult] = []
     for index, event in enumerate(events):
         digest = event.content_hash()
         if event.event_id in hashes:
@@ -70,7 +73,7 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
     inserted: set[str] = set()
     if rows:
         # Core, not ORM, insert: the ledger is append-only and this is the hot path.
-        table = UsageEvent.__table__
+        table = table_of(UsageEvent)
         bulk = BulkInsert(session, table, rows)
         stmt = bulk.stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
         inserted = set(bulk.execute(session, stmt).scalars())
@@ -97,6 +100,7 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
 def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dict:
     counts = event.counts()
     occurred = (event.occurred_at or now).astimezone(UTC)
+    family: str | None  # Priced.family is optional (model_family is a nullable column)
     if event.cost_usd is not None:
         nano, priced, source = usd_to_nano(event.cost_usd), True, "client"
         family = pricer.family(event.model, event.provider, occurred.date())
@@ -135,7 +139,7 @@ def apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal, zo
     """Add ledger rows to their stories' totals and team-day rollups (`sign=-1` takes voided rows out)."""
     stories: dict[str, dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0,
                                                    "first": None, "last": None})
-    days: dict[tuple[str, object], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
+    days: dict[tuple[str, date], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
     for row in rows:
         key = row["story_key"]
         if key is None:
@@ -155,19 +159,19 @@ def apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal, zo
     updated = _add_to_stories(session, [(key, stories[key]) for key in sorted(stories)])
     _add_to_days(session, [(key, day, days[(key, day)]) for key, day in sorted(days)])
     changes = []
-    for story in updated:
-        before = judge_story(story, warn_threshold, minus=stories[story.key]).status
-        changes.append(StoryChange(story, before, judge_story(story, warn_threshold).status))
+    for after in updated:
+        before = judge_story(after, warn_threshold, minus=stories[after.key]).status
+        changes.append(StoryChange(after, before, judge_story(after, warn_threshold).status))
     return changes
 
 
-def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[Row]:
+def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[StoryView]:
     """One multi-row upsert adding each delta to its story's totals; returns the updated rows (read-only)."""
     now = utcnow()
     params = [{"key": key, "project": project_of(key), "spent_tokens": d["tokens"], "spent_nano_usd": d["nano"],
                "events": d["events"], "unpriced_events": d["unpriced"], "first_event_at": d["first"],
                "last_event_at": d["last"], "updated_at": now, "deleted": False} for key, d in deltas]
-    bulk = BulkInsert(session, Story.__table__, params)
+    bulk = BulkInsert(session, table_of(Story), params)
     stmt = bulk.stmt
     earliest, latest = (func.least, func.greatest) if is_postgres(session) else (func.min, func.max)
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
@@ -182,13 +186,14 @@ def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[Ro
         "updated_at": stmt.excluded.updated_at,
     })
     # Core rows, not ORM objects: building hundreds of identity-mapped objects per batch doubled ingest time.
-    return list(bulk.execute(session, stmt.returning(*Story.__table__.c)))
+    # The rows carry every column of `stories` by name; Row's attribute access is untyped, hence the cast.
+    return cast(list[StoryView], list(bulk.execute(session, stmt.returning(*table_of(Story).c))))
 
 
 def _add_to_days(session: Session, deltas: list[tuple[str, date, dict]]) -> None:
     params = [{"story_key": key, "day": day, "tokens": d["tokens"], "nano_usd": d["nano"], "events": d["events"],
                "unpriced_events": d["unpriced"]} for key, day, d in deltas]
-    bulk = BulkInsert(session, StoryDay.__table__, params)
+    bulk = BulkInsert(session, table_of(StoryDay), params)
     stmt = bulk.stmt
     stmt = stmt.on_conflict_do_update(index_elements=["story_key", "day"], set_={
         "tokens": StoryDay.tokens + stmt.excluded.tokens,
@@ -199,7 +204,8 @@ def _add_to_days(session: Session, deltas: list[tuple[str, date, dict]]) -> None
     bulk.execute(session, stmt)
 
 
-def judge_story(story: Story, warn_threshold: Decimal, minus: dict | None = None, overridden: bool = False):
+def judge_story(story: StoryView, warn_threshold: Decimal, minus: dict | None = None,
+                overridden: bool = False) -> Verdict:
     """The budget verdict of a story row (optionally as it stood before `minus` was added): its unpriced
     events and a standing approval of its overrun (`overrun_approved`) are part of the judgement."""
     minus = minus or {"tokens": 0, "nano": 0, "unpriced": 0}

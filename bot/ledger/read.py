@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.ledger.budgets import nano_to_usd
 from bot.ledger.days import counted
 from bot.ledger.ingest import judge_story
-from bot.ledger.tables import Story, StoryApproval, UsageEvent
+from bot.ledger.tables import StoryApproval, StoryView, UsageEvent
 
 # Reports group models by family (`gpt-4o` for `GPT-4o` and `gpt-4o-2024-11-20`); the event keeps its exact id.
 MODEL_FAMILY = func.coalesce(UsageEvent.model_family, func.lower(UsageEvent.model))
@@ -55,7 +55,7 @@ def approval_of(session: Session, key: str) -> dict | None:
     return {"by": row.approved_by, "at": _iso(row.approved_at), "reason": row.reason, "source": row.source}
 
 
-def story_summary(story: Story, warn_threshold: Decimal) -> dict:
+def story_summary(story: StoryView, warn_threshold: Decimal) -> dict:
     verdict = judge_story(story, warn_threshold)
     return {
         "key": story.key,
@@ -74,7 +74,7 @@ def story_summary(story: Story, warn_threshold: Decimal) -> dict:
     }
 
 
-def story_detail(session: Session, story: Story, warn_threshold: Decimal) -> dict:
+def story_detail(session: Session, story: StoryView, warn_threshold: Decimal) -> dict:
     detail = story_summary(story, warn_threshold)
     detail["by_model"] = breakdown(session, story.key, UsageEvent.model)
     detail["by_agent"] = breakdown(session, story.key, UsageEvent.agent)

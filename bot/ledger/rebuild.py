@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.keys import project_of
-from bot.ledger.tables import Story, StoryApproval, StoryDay, UsageEvent
+from bot.ledger.tables import Story, StoryApproval, StoryDay, UsageEvent, table_of
 from bot.upsert import BulkInsert
 
 
@@ -63,7 +63,7 @@ def rebuild(session: Session, zone: str | ZoneInfo | None = None) -> dict[str, i
     rows = [{"story_key": key, "day": day, "tokens": t, "nano_usd": n, "events": e, "unpriced_events": u}
             for (key, day), (t, n, e, u) in sorted(days.items())]
     if rows:
-        BulkInsert(session, StoryDay.__table__, rows).execute(session)
+        BulkInsert(session, table_of(StoryDay), rows).execute(session)
     after = {(r["story_key"], r["day"]): (r["tokens"], r["nano_usd"], r["events"], r["unpriced_events"])
              for r in rows}
     changed_days = len(set(before.items()) ^ set(after.items()))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.events import RollupTotals
-from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
+from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent, table_of
 from bot.upsert import BulkInsert, is_postgres
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
@@ -162,7 +162,7 @@ def _statement(session: Session, name: str):
 def _insert_all_columns(name: str, postgres: bool):
     """INSERT of whole rows: an executemany on SQLite; on PostgreSQL one array per column, unnested server-side
     (as in `bot.upsert`), so a batch is one short statement."""
-    table = {"days": UsageDay, "agents": AgentDay, "runs": RunStat}[name].__table__
+    table = table_of({"days": UsageDay, "agents": AgentDay, "runs": RunStat}[name])
     if not postgres:
         return sqlite.insert(table)
     arrays = [func.unnest(bindparam(c.name, type_=postgresql.ARRAY(c.type))) for c in table.c]
@@ -235,7 +235,7 @@ def rebuild(session: Session, zone: str | ZoneInfo | None = None) -> dict[str, i
                   for (d, a), (t, n, e) in sorted(agents.items())]
     for table, found in ((UsageDay, day_rows), (AgentDay, agent_rows)):
         if found:
-            BulkInsert(session, table.__table__, found).execute(session)
+            BulkInsert(session, table_of(table), found).execute(session)
     runs = rebuild_runs(session)
     return {"usage_day_rows": len(day_rows), "agent_day_rows": len(agent_rows), "runs": runs}
 

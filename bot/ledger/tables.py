@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol, cast
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Table, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -77,6 +78,56 @@ class Story(Base):
     first_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class StoryView(Protocol):
+    """What code reading a story uses: a `Story` object, or a row of `Story.__table__` returned by a Core
+    statement (`StoryChange.story` after an ingest). Read-only: properties, so both kinds match."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def summary(self) -> str | None: ...
+    @property
+    def assignee(self) -> str | None: ...
+    @property
+    def sprint(self) -> str | None: ...
+    @property
+    def jira_status(self) -> str | None: ...
+    @property
+    def story_points(self) -> float | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def budget_tokens(self) -> int | None: ...
+    @property
+    def budget_nano_usd(self) -> int | None: ...
+    @property
+    def spent_tokens(self) -> int: ...
+    @property
+    def spent_nano_usd(self) -> int: ...
+    @property
+    def events(self) -> int: ...
+    @property
+    def unpriced_events(self) -> int: ...
+    @property
+    def overrun_approved(self) -> bool: ...
+    @property
+    def first_event_at(self) -> datetime | None: ...
+    @property
+    def last_event_at(self) -> datetime | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def table_of(model: type[Base]) -> Table:
+    """`model.__table__` as the `Table` it is. SQLAlchemy types `__table__` as `FromClause` (a mapping may be
+    to any selectable); every model here is declared with `__tablename__`, so it is a `Table`."""
+    return cast(Table, model.__table__)
 
 
 class StoryDay(Base):

@@ -26,7 +26,8 @@ from bot.ledger.pricing import TokenCounts
 
 # Strict: JSON `true`, `"100"` and `100.0` are not token counts (lax mode would count `true` as 1).
 Count = Annotated[StrictInt, Field(ge=0, le=10**10)]
-OptionalCount = Annotated[StrictInt | None, Field(default=None, ge=0, le=10**10)]
+# The default (None) is given at each field: the pydantic mypy plugin does not see a default inside Annotated.
+OptionalCount = Annotated[StrictInt | None, Field(ge=0, le=10**10)]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 MAX_ATTRIBUTES = 20
@@ -40,12 +41,12 @@ class _Usage(BaseModel):
 
 
 class _PromptDetails(_Usage):
-    cached_tokens: OptionalCount
-    cache_write_tokens: OptionalCount
+    cached_tokens: OptionalCount = None
+    cache_write_tokens: OptionalCount = None
 
 
 class _CompletionDetails(_Usage):
-    reasoning_tokens: OptionalCount
+    reasoning_tokens: OptionalCount = None
 
 
 class OpenAIChatUsage(_Usage):
@@ -89,8 +90,8 @@ class OpenAIResponsesUsage(_Usage):
 
 
 class _CacheCreation(_Usage):
-    ephemeral_5m_input_tokens: OptionalCount
-    ephemeral_1h_input_tokens: OptionalCount
+    ephemeral_5m_input_tokens: OptionalCount = None
+    ephemeral_1h_input_tokens: OptionalCount = None
 
 
 class AnthropicUsage(_Usage):
@@ -98,8 +99,8 @@ class AnthropicUsage(_Usage):
 
     input_tokens: Count
     output_tokens: Count
-    cache_creation_input_tokens: OptionalCount
-    cache_read_input_tokens: OptionalCount
+    cache_creation_input_tokens: OptionalCount = None
+    cache_read_input_tokens: OptionalCount = None
     cache_creation: _CacheCreation | None = None
     service_tier: str | None = None
 
@@ -123,9 +124,9 @@ class GeminiUsage(_Usage):
 
     prompt_token_count: Count = 0
     candidates_token_count: Count = 0
-    cached_content_token_count: OptionalCount
-    thoughts_token_count: OptionalCount
-    tool_use_prompt_token_count: OptionalCount
+    cached_content_token_count: OptionalCount = None
+    thoughts_token_count: OptionalCount = None
+    tool_use_prompt_token_count: OptionalCount = None
 
     def counts(self) -> TokenCounts:
         thoughts = self.thoughts_token_count or 0
@@ -161,7 +162,7 @@ ProviderUsage = Annotated[
     Discriminator(_usage_shape, custom_error_type="usage_shape",
                   custom_error_message="usage must be an OpenAI, Anthropic or Gemini usage object"),
 ]
-_TAG_OF_MODEL = {OpenAIChatUsage: "openai_chat", OpenAIResponsesUsage: "openai_responses",
+_TAG_OF_MODEL: dict[type[BaseModel], str] = {OpenAIChatUsage: "openai_chat", OpenAIResponsesUsage: "openai_responses",
                  AnthropicUsage: "anthropic", GeminiUsage: "gemini"}
 USAGE_TAGS = set(_TAG_OF_MODEL.values())
 
@@ -184,11 +185,11 @@ class UsageEventIn(BaseModel):
     tool_calls: StrictInt = Field(default=0, ge=0, le=1_000_000)
     attributes: dict[str, str] = Field(default_factory=dict, description="team, project, cost_center, ...")
     cost_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, description="Client-known price (kept)")
-    input_tokens: OptionalCount
-    output_tokens: OptionalCount
-    cache_read_tokens: OptionalCount
-    cache_write_tokens: OptionalCount
-    reasoning_tokens: OptionalCount
+    input_tokens: OptionalCount = None
+    output_tokens: OptionalCount = None
+    cache_read_tokens: OptionalCount = None
+    cache_write_tokens: OptionalCount = None
+    reasoning_tokens: OptionalCount = None
     usage: ProviderUsage | None = None
     reservation_id: str | None = Field(default=None, max_length=32,
                                        description="From the preflight that allowed this call; settles it")
@@ -290,12 +291,15 @@ def parse_usage_body(body: Any, max_events: int, max_future: timedelta = DEFAULT
     is_batch = isinstance(body, dict) and "events" in body
     if is_batch and isinstance(body["events"], list) and len(body["events"]) > max_events:
         raise BatchInvalid([{"path": "events", "message": f"at most {max_events} events per request"}])
-    model = UsageBatchIn if is_batch else UsageEventIn
+    context = {"max_future": max_future}
     try:
-        parsed = model.model_validate(body, context={"max_future": max_future})
+        if is_batch:
+            events = UsageBatchIn.model_validate(body, context=context).events
+        else:
+            events = [UsageEventIn.model_validate(body, context=context)]
     except ValidationError as exc:
         raise BatchInvalid([{"path": _path(e["loc"]), "message": e["msg"]} for e in exc.errors()]) from None
-    return (parsed.events if is_batch else [parsed]), is_batch
+    return events, is_batch
 
 
 def _path(loc: tuple[Any, ...]) -> str:

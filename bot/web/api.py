@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from bot.app_pricer import get_pricer
+from bot.config import Settings
 from bot.db import get_db
 from bot.ledger import approvals
 from bot.ledger.budgets import BudgetError, Status, nano_to_usd, parse_tokens, parse_usd, usd_to_nano
@@ -36,7 +37,7 @@ def _refuse_nul_in_the_url():
     return None
 
 
-def settings():
+def settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 

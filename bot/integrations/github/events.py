@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.integrations.github import tracking
 from bot.integrations.github.checks import enqueue_check
 from bot.integrations.github.tables import GitHubPullRequest
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Delivery:
     session: Session
-    settings: object
+    settings: Settings
     event: str
     action: str | None
     payload: Any  # the typed view of the payload (bot.integrations.github.payloads), validated before storing

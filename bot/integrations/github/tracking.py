@@ -6,10 +6,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.db import utcnow
 from bot.integrations.github.payloads import Installation, PullRequestEvent, Repository
 from bot.integrations.github.tables import (
@@ -35,8 +37,9 @@ def save_installation(session: Session, installation: Installation, action: str 
         id=installation.id, account=account, app_id=installation.app_id, updated_at=now)
     session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
         "account": stmt.excluded.account, "app_id": stmt.excluded.app_id, "updated_at": now}))
-    changes = {"deleted": {"deleted_at": now}, "suspend": {"suspended_at": now},
-               "unsuspend": {"suspended_at": None}, "created": {"deleted_at": None, "suspended_at": None}}
+    changes: dict[str, dict[str, datetime | None]] = {
+        "deleted": {"deleted_at": now}, "suspend": {"suspended_at": now},
+        "unsuspend": {"suspended_at": None}, "created": {"deleted_at": None, "suspended_at": None}}
     if action in changes:
         session.execute(update(GitHubInstallation).where(GitHubInstallation.id == installation.id)
                         .values(**changes[action]))
@@ -62,7 +65,7 @@ def save_repositories(session: Session, installation_id: int, added: Sequence[Re
         session.execute(update(GitHubRepository).where(gone).values(removed_at=utcnow()))
 
 
-def save_pull_request(session: Session, settings, event: PullRequestEvent) -> GitHubPullRequest:
+def save_pull_request(session: Session, settings: Settings, event: PullRequestEvent) -> GitHubPullRequest:
     """Upsert the PR of a pull_request delivery and relink its stories; a stale delivery changes nothing."""
     data, repo = event.pull_request, event.repository
     installation_id = event.installation.id if event.installation else None
@@ -116,7 +119,7 @@ def _out_of_order(pr: GitHubPullRequest, at: datetime | None, *, ties_apply: boo
     return at < last or (at == last and not ties_apply)
 
 
-def approve(session: Session, settings, pr: GitHubPullRequest, source: str, actor: str,
+def approve(session: Session, settings: Settings, pr: GitHubPullRequest, source: str, actor: str,
             delivery_id: str | None, at: datetime | None = None) -> GitHubOverride | None:
     """Record that `actor` accepted the PR's overrun (once per source while it stands); None if out of order."""
     if _out_of_order(pr, at, ties_apply=False):
@@ -158,9 +161,10 @@ def revoke(session: Session, pr: GitHubPullRequest, actor: str, at: datetime | N
         for key in pr.story_keys:
             approvals.revoke(session, key, actor, f"{pr.repo_full_name}#{pr.number}", warn_threshold,
                              reference=f"github-override:{override.id}")
-    result = session.execute(update(GitHubOverride).where(
+    # An UPDATE runs on a cursor: Session.execute is typed as returning Result, which has no rowcount.
+    result = cast(CursorResult, session.execute(update(GitHubOverride).where(
         GitHubOverride.pull_request_id == pr.id, GitHubOverride.revoked_at.is_(None))
-        .values(revoked_by=actor, revoked_at=utcnow()))
+        .values(revoked_by=actor, revoked_at=utcnow())))
     if result.rowcount:
         log.info("github: approval of %s#%s revoked by %s", pr.repo_full_name, pr.number, actor)
     return result.rowcount

@@ -81,6 +81,8 @@ def refresh_field_list(payload: dict, ctx: SendContext) -> dict | None:
     fields = client.request("GET", f"{client.api}/field")
     if not isinstance(fields, list):
         fields = []
-    with ctx.db.transaction() as session:  # type: ignore[attr-defined]
+    db = ctx.db
+    assert db is not None, "the worker gives every sender the app's database"
+    with db.transaction() as session:
         store_field_list(session, ctx.settings, fields, ctx.now)
     return {"fields": len(fields)}

@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bot.config import Settings
+
 SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
 CACHE_SECONDS = 3600.0
 ERROR_CACHE_SECONDS = 300.0  # a missing field is re-checked every 5 minutes, not on every webhook
@@ -68,7 +70,7 @@ def _typed(found: JiraField, allowed: set[str], setting: str, what: str) -> Jira
     return found
 
 
-def resolve(fields: list[dict], settings) -> FieldMap:
+def resolve(fields: list[dict], settings: Settings) -> FieldMap:
     """Map the configured names onto the site's field list. Required fields raise FieldError."""
     budget = _typed(find_field(fields, settings.jira_budget_field, "BUDGETBOT_JIRA_BUDGET_FIELD"),
                     {"number", "string"}, "BUDGETBOT_JIRA_BUDGET_FIELD", "the budget")
@@ -101,7 +103,7 @@ _cache: dict[tuple, tuple[float, FieldMap | FieldError]] = {}
 _lock = threading.Lock()
 
 
-def field_map(client, settings, *, refresh: bool = False) -> FieldMap:
+def field_map(client, settings: Settings, *, refresh: bool = False) -> FieldMap:
     """The resolved fields of this Jira site (one GET {api}/field per hour per process)."""
     key = (client.base, client.api, settings.jira_budget_field, settings.jira_spend_field,
            settings.jira_spend_usd_field, settings.jira_story_points_field, settings.jira_sprint_field)

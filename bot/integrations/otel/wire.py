@@ -162,6 +162,7 @@ _GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}  # INVALID_ARGUMENT, UN
 def error_response(fmt: str | None, status: int, message: str, retry_after: int | None = None) -> Response:
     """A 4xx/5xx answer whose body is a google.rpc.Status, as OTLP/HTTP requires."""
     code = _GRPC_CODES.get(status, 2)
+    body: bytes | str
     if fmt == PROTOBUF:
         text = message.encode()
         body, content_type = b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text, PROTOBUF
