@@ -4,6 +4,7 @@ once, registered jobs, and start/stop for `budgetbot run`."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -159,7 +160,7 @@ def test_the_scheduler_runs_in_the_background_and_shutdown_frees_the_lease(app, 
 
 
 def test_clock_module_is_what_the_procfile_runs():
-    procfile = open(clock_module.__file__.replace("bot/processes/clock.py", "Procfile")).read()
+    procfile = Path(clock_module.__file__.replace("bot/processes/clock.py", "Procfile")).read_text()
     assert "clock: budgetbot clock" in procfile
 
 

@@ -111,7 +111,8 @@ def test_one_burndown_comment_per_story_with_budget_or_spend_in_the_active_sprin
     assert table["rows"][-1] == ["Mon 9 Mar (today)", "$0.00", "0", "$7.00"]
     assert {"type": "bullets", "items": ["claude-code: $7.00 (100%), 7.7k tokens"]} in proj1["doc"]
     assert {"type": "bullets", "items": ["claude-sonnet-4-5: $7.00 (100%), 7.7k tokens"]} in proj1["doc"]
-    assert {"type": "link", "text": "PROJ-1 in budgetbot", "url": "https://budgetbot.test/stories/PROJ-1"} in proj1["doc"]
+    link = {"type": "link", "text": "PROJ-1 in budgetbot", "url": "https://budgetbot.test/stories/PROJ-1"}
+    assert link in proj1["doc"]
     assert comments["PROJ-6"]["doc"][1]["text"] == ("Status: ok. 100k tokens budget, 0 tokens spent (0%), 100k tokens "
                                                    "remaining; $0.00 spent.")
     assert comments["PROJ-3"]["doc"][1]["text"] == "Status: no budget. $0.30 spent; 1.1k tokens used."
@@ -160,7 +161,7 @@ def test_the_day_a_sprint_starts(app, db):
 
     assert ("*Sprint 43* · day 1 of 15 · ends Mon 30 Mar\nSpent *$0.50* of *$5.00* budgeted (10%); the ideal line "
             "is at $0.01 (0%) by now") in result.blocks[1]["text"]["text"]
-    (key, doc), = result.comments
+    (_key, doc), = result.comments
     assert doc[2]["text"] == ("Too early to project: the sprint started less than a day ago. Spent $0.50 so far.")
     assert "No story is over budget or at risk." in blocks.slack_as_text(result.blocks)
 
@@ -237,7 +238,7 @@ def test_a_sprint_without_dates_gets_figures_but_no_projection(app, db):
     result = digest(app, db, MONDAY_9AM_BERLIN)
 
     assert result.blocks[1]["text"]["text"].startswith("*Kanban*\nSpent *$1.00* of *$5.00* budgeted (20%)")
-    (key, doc), = result.comments
+    (_key, doc), = result.comments
     assert "table" not in [block["type"] for block in doc]
     assert {"type": "bullets", "items": ["(not reported): $1.00 (100%), 1.1k tokens"]} in doc  # no agent named
     assert doc[2]["text"] == "Kanban has no start and end dates, so there is no projection."

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.db import table_of, utcnow
 from bot.ledger import events as domain
 from bot.ledger import rollups
 from bot.ledger.budgets import Verdict, judge, usd_to_nano
@@ -20,7 +20,7 @@ from bot.ledger.days import team_day, team_zone
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
-from bot.ledger.tables import Story, StoryDay, StoryView, UsageEvent, table_of
+from bot.ledger.tables import Story, StoryDay, StoryView, UsageEvent
 from bot.ledger.usage_shapes import UsageEventIn
 from bot.upsert import BulkInsert, is_postgres
 

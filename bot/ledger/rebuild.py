@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.db import table_of
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.keys import project_of
-from bot.ledger.tables import Story, StoryApproval, StoryDay, UsageEvent, table_of
+from bot.ledger.tables import Story, StoryApproval, StoryDay, UsageEvent
 from bot.upsert import BulkInsert
 
 

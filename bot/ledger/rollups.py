@@ -17,9 +17,10 @@ from sqlalchemy import bindparam, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.db import table_of
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.events import RollupTotals
-from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent, table_of
+from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
 from bot.upsert import BulkInsert, is_postgres
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")

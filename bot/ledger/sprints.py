@@ -52,8 +52,8 @@ def _check(session: Session, name: str, start: datetime, end: datetime, start_te
         Sprint.start_at < end, Sprint.end_at > start, Sprint.id != (exclude or -1)).limit(1))
     if overlap is not None:
         raise SprintError(f"{name!r} would overlap sprint {overlap.name!r} ({overlap.start_at:%Y-%m-%d} to "
-                          f"{last_day_of(overlap.end_at or end):%Y-%m-%d}); pick other dates or `budgetbot sprint edit` "
-                          "that one")
+                          f"{last_day_of(overlap.end_at or end):%Y-%m-%d}); pick other dates or "
+                          "`budgetbot sprint edit` that one")
 
 
 def add(session: Session, name: str, start_text: str, end_text: str) -> Sprint:

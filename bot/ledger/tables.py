@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Table, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -122,12 +122,6 @@ class StoryView(Protocol):
     def last_event_at(self) -> datetime | None: ...
     @property
     def updated_at(self) -> datetime: ...
-
-
-def table_of(model: type[Base]) -> Table:
-    """`model.__table__` as the `Table` it is. SQLAlchemy types `__table__` as `FromClause` (a mapping may be
-    to any selectable); every model here is declared with `__tablename__`, so it is a `Table`."""
-    return cast(Table, model.__table__)
 
 
 class StoryDay(Base):

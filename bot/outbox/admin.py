@@ -9,7 +9,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.db import rowcount, utcnow
 from bot.outbox.tables import OutboxRow
 
 STATES = ("pending", "sending", "done", "dead")
@@ -87,7 +87,7 @@ def purge_done(session: Session, older_than: timedelta, now: datetime | None = N
     """Delete sent rows finished more than `older_than` ago. Dead rows are never purged."""
     cutoff = (now or utcnow()) - older_than
     result = session.execute(delete(OutboxRow).where(OutboxRow.state == "done", OutboxRow.finished_at < cutoff))
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def parse_age(text: str) -> timedelta:

@@ -137,7 +137,8 @@ def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--production", is_flag=True, help="Serve as the Procfile does (waitress) instead of the development server.")
+@click.option("--production", is_flag=True,
+              help="Serve as the Procfile does (waitress) instead of the development server.")
 @click.option("--only", multiple=True, help="Start only these processes (repeatable), e.g. --only worker.")
 @with_app
 def run(app: Flask, host: str, port: int, production: bool, only: tuple[str, ...]) -> None:

@@ -39,13 +39,14 @@ class _DriverStatement:
                            for name in COLUMNS}
 
     def run(self, session: Session, values: dict) -> int:
-        params = {name: (p(values[name]) if (p := self.processors[name]) else values[name]) for name in COLUMNS}
-        if self.positional is not None:
-            params = tuple(params[name] for name in self.positional)
+        named = {name: (p(values[name]) if (p := self.processors[name]) else values[name]) for name in COLUMNS}
+        params: dict | tuple = named if self.positional is None else tuple(named[name] for name in self.positional)
         cursor = session.connection().connection.cursor()  # the session's connection: same transaction
         try:
             cursor.execute(self.sql, params)
-            return cursor.fetchone()[0]
+            row = cursor.fetchone()
+            assert row is not None, "INSERT … RETURNING id returns the row"
+            return row[0]
         finally:
             cursor.close()
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from bot.db import rowcount, table_of
 from bot.outbox.tables import OutboxLimit, OutboxRow
 from bot.upsert import dialect_insert
 
@@ -85,10 +86,11 @@ def renew(session: Session, rows: list[Claimed], now: datetime, lease: timedelta
     return set(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
 
 
-_DONE = (update(OutboxRow.__table__)
-         .where(OutboxRow.__table__.c.id == bindparam("b_id"),
-                OutboxRow.__table__.c.lease_owner == bindparam("b_owner"),
-                OutboxRow.__table__.c.state == "sending")
+_TABLE = table_of(OutboxRow)
+_DONE = (update(_TABLE)
+         .where(_TABLE.c.id == bindparam("b_id"),
+                _TABLE.c.lease_owner == bindparam("b_owner"),
+                _TABLE.c.state == "sending")
          .values(state="done", lease_until=None, lease_owner=None, last_error=None,
                  dry_run_request=bindparam("b_recorded"), result=bindparam("b_result"),
                  finished_at=bindparam("b_now"), updated_at=bindparam("b_now")))
@@ -111,7 +113,7 @@ def mark_dead(session: Session, row: Claimed, error: str, now: datetime) -> bool
                                 OutboxRow.state == "sending")
         .values(state="dead", lease_until=None, lease_owner=None, last_error=error[:4000], finished_at=now,
                 updated_at=now), execution_options={"synchronize_session": False})
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def requeue(session: Session, row: Claimed, due: datetime, now: datetime, error: str | None,
@@ -168,7 +170,7 @@ def delay_pending(session: Session, kinds: list[str], until: datetime, now: date
         update(OutboxRow).where(OutboxRow.state == "pending", OutboxRow.kind.in_(kinds),
                                 OutboxRow.next_attempt_at < until)
         .values(next_attempt_at=until, updated_at=now), execution_options={"synchronize_session": False})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def active_limits(session: Session, now: datetime) -> dict[str, datetime]:

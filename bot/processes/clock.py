@@ -27,7 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.components import registry
-from bot.db import get_db, utcnow
+from bot.db import get_db, rowcount, utcnow
 from bot.processes.tables import ClockLock, ClockRun
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,10 @@ class Clock:
             module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             session.execute(module.insert(ClockLock).values(name=LOCK, holder=None, lease_until=now - lease)
                             .on_conflict_do_nothing(index_elements=["name"]))
-            taken = session.execute(update(ClockLock).where(
+            taken = rowcount(session.execute(update(ClockLock).where(
                 ClockLock.name == LOCK,
                 or_(ClockLock.holder == self.holder, ClockLock.holder.is_(None), ClockLock.lease_until < now))
-                .values(holder=self.holder, lease_until=now + lease)).rowcount
+                .values(holder=self.holder, lease_until=now + lease)))
         self.leader = taken == 1
         return self.leader
 

@@ -93,12 +93,12 @@ def story_figures(session: Session, settings, keys: list[str], overridden: bool 
     jira = getattr(settings, "jira_url", None)  # BUDGETBOT_JIRA_URL belongs to the Jira integration
     figures = []
     for key in keys:
-        links = {"jira_url": f"{str(jira).rstrip('/')}/browse/{key}" if jira else None,
-                 "page_url": signed_story_url(settings, key)}
+        jira_url = f"{str(jira).rstrip('/')}/browse/{key}" if jira else None
+        page_url = signed_story_url(settings, key)
         story = stories.get(key)
         if story is None or story.deleted:
             verdict = judge(budget_tokens=None, budget_nano_usd=None, spent_tokens=0, spent_nano_usd=0)
-            figures.append(StoryFigures(key=key, verdict=verdict, **links))
+            figures.append(StoryFigures(key=key, verdict=verdict, jira_url=jira_url, page_url=page_url))
             continue
         figures.append(StoryFigures(
             key=key, verdict=judge_story(story, settings.warn_threshold, overridden=overridden),
@@ -106,7 +106,8 @@ def story_figures(session: Session, settings, keys: list[str], overridden: bool 
             spent_tokens=story.spent_tokens, spent_nano_usd=story.spent_nano_usd,
             unpriced_events=story.unpriced_events, top_models=breakdown(session, key, UsageEvent.model, limit=3),
             top_agents=breakdown(session, key, UsageEvent.agent, limit=3),
-            unpriced_models=unpriced_models(session, key) if story.unpriced_events else [], **links))
+            unpriced_models=unpriced_models(session, key) if story.unpriced_events else [], jira_url=jira_url,
+            page_url=page_url))
     return figures
 
 

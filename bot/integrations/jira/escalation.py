@@ -16,7 +16,7 @@ from bot.ledger.events import StoryChange
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import project_of
 from bot.ledger.read import approval_of, breakdown
-from bot.ledger.tables import Story, UsageEvent
+from bot.ledger.tables import StoryView, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
 from bot.web.dashboard_keys import signed_story_url
@@ -34,7 +34,7 @@ def _settings():
     return settings if settings.jira_url else None
 
 
-def _in_scope(settings, story: Story) -> bool:
+def _in_scope(settings, story: StoryView) -> bool:
     return not story.deleted and (not settings.jira_projects or project_of(story.key) in settings.jira_projects)
 
 
@@ -54,7 +54,7 @@ def on_budget_changed(session: Session, changes: list[StoryChange]) -> None:
         on_status_changed(session, changes, settings)
 
 
-def enqueue_spend(session: Session, settings, story: Story, delay: timedelta | None = None) -> bool:
+def enqueue_spend(session: Session, settings, story: StoryView, delay: timedelta | None = None) -> bool:
     """Queue a Token Spend write, coalesced per story and held back `jira_spend_interval` seconds so a burst
     of usage events is one PUT. The row carries only the key: the sender writes the spend as it is then,
     so an ingest that finds a row already pending costs one indexed SELECT and no write."""
@@ -92,7 +92,7 @@ def on_status_changed(session: Session, changes: list[StoryChange], settings) ->
                 coalesce_key=f"jira-comment:{story.key}:{MARKER}")
 
 
-def over_budget_doc(session: Session, settings, story: Story, *, over: bool) -> list[dict]:
+def over_budget_doc(session: Session, settings, story: StoryView, *, over: bool) -> list[dict]:
     """The escalation comment as `jira.comment` blocks: who, budget vs spend, where it went, a link."""
     verdict = judge_story(story, settings.warn_threshold)
     approved = not over and verdict.status == Status.OVERRIDDEN

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from bot.db import Database
 from bot.integrations.jira import store
 from bot.integrations.jira.client import JiraClient, JiraRejected, client_for
 from bot.integrations.jira.fields import FieldError, FieldMap, JiraField, field_map
 from bot.integrations.jira.render import PROPERTY_KEY, DocError, marker_property, to_adf, to_wiki, validate
-from bot.ledger.budgets import nano_to_usd
+from bot.ledger.budgets import NANO
 from bot.outbox import PermanentError, SendContext, SenderSet
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,9 @@ def _fields(client: JiraClient, ctx: SendContext) -> FieldMap:
         # No credentials to read the field list: the recorded request names the field instead of its id.
         def placeholder(name: str | None) -> JiraField | None:
             return JiraField(f"<id of {name}>", name, "number", None) if name else None
-        return FieldMap(placeholder(settings.jira_budget_field), placeholder(settings.jira_spend_field),
-                        placeholder(settings.jira_spend_usd_field), None, None)
+        budget, spend = placeholder(settings.jira_budget_field), placeholder(settings.jira_spend_field)
+        assert budget is not None and spend is not None  # both fields are required settings, never empty
+        return FieldMap(budget, spend, placeholder(settings.jira_spend_usd_field), None, None)
     try:
         return field_map(client, settings)
     except FieldError as exc:
@@ -58,7 +60,7 @@ def send_spend(payload: dict, ctx: SendContext) -> dict | None:
     fmap = _fields(client, ctx)
     values: dict[str, object] = {fmap.spend.id: tokens}
     if fmap.spend_usd is not None and nano is not None:
-        values[fmap.spend_usd.id] = float(round(nano_to_usd(nano), 6))
+        values[fmap.spend_usd.id] = float(round(Decimal(nano) / NANO, 6))
     client.edit_issue(ctx, key, {"fields": values})
     if not ctx.dry_run:
         store.save_spend_written(_db(ctx), key, tokens, nano, ctx.now)
