@@ -4,8 +4,8 @@ once, registered jobs, and start/stop for `budgetbot run`."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
