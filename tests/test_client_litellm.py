@@ -60,7 +60,7 @@ def test_async_call_to_an_over_budget_story_is_refused_with_the_reasons(guard, c
                                         metadata={"story": "PROJ-1"}))
 
     assert isinstance(refused.value, BudgetbotBlocked)
-    assert "story_budget: PROJ-1 is over its token budget" in str(refused.value)
+    assert "story_budget: PROJ-1 used 1,500 of 1,000 tokens" in str(refused.value)
     assert [r.check for r in refused.value.reasons] == ["story_budget"]
     assert guard.client.flush(10)
     assert ledger_count(db) == 1  # only the spend that put it over: the refused call is not recorded
@@ -90,7 +90,7 @@ def test_sync_sdk_call_is_recorded_once_and_completion_checks_first(guard, clien
     assert ledger_rows(db)[0].story_key == "PROJ-3"
 
     over_budget(guard, client, auth, "PROJ-3")
-    with pytest.raises(BudgetbotBlocked, match="over its token budget"):
+    with pytest.raises(BudgetbotBlocked, match="PROJ-3 used 1,530 of 1,000 tokens"):
         guard.completion(model="gpt-4o", messages=MESSAGES, mock_response="never", metadata={"story": "PROJ-3"})
     assert guard.client.flush(10)
     assert ledger_count(db) == 2
@@ -101,7 +101,7 @@ def test_proxy_pre_call_hook_refuses_with_litellms_error(guard, client, auth, li
     data = {"model": "gpt-4o", "messages": MESSAGES, "metadata": {},
             "proxy_server_request": {"headers": {"X-Budgetbot-Story": "PROJ-4", "x-budgetbot-agent": "coder"}}}
 
-    with pytest.raises(litellm.BudgetExceededError, match="PROJ-4 is over its token budget"):
+    with pytest.raises(litellm.BudgetExceededError, match="PROJ-4 used 1,500 of 1,000 tokens"):
         asyncio.run(guard.async_pre_call_hook(UserAPIKeyAuth(), DualCache(), data, "completion"))
 
     # The proxy gives every request a litellm_call_id before its hooks run.

@@ -24,7 +24,8 @@ def over_budget(budget, client, auth, key="PROJ-1"):
 def test_allow_then_warn_then_block(make_client, client, auth):
     budget = make_client()
     set_budget(client, auth, "PROJ-1", tokens=1000)
-    assert budget.preflight(story="PROJ-1", run_id="r1") == Decision("allow", raw={"decision": "allow", "reasons": []})
+    allowed = budget.preflight(story="PROJ-1", run_id="r1")
+    assert (allowed.decision, allowed.reasons, allowed.raw["decision"]) == ("allow", (), "allow")
 
     budget.record({"prompt_tokens": 850, "completion_tokens": 0}, story="PROJ-1", model="gpt-4o")
     assert budget.flush(10)
@@ -36,20 +37,25 @@ def test_allow_then_warn_then_block(make_client, client, auth):
     blocked = budget.preflight(story="PROJ-1", agent="coder")
     assert blocked.blocked
     assert [(r.check, r.code, r.decision) for r in blocked.reasons] == [("story_budget", "story_budget", "block")]
-    assert "over its token budget" in blocked.reasons[0].message
+    assert blocked.reasons[0].message == "PROJ-1 used 1,050 of 1,000 tokens"
     assert blocked.reservation_id is None and blocked.raw["decision"] == "block"
 
 
-def test_estimates_are_sent_only_when_given_and_dropped_for_a_server_that_does_not_know_them(make_client, live):
+def test_an_estimate_reserves_headroom_and_the_usage_carrying_it_settles_it(make_client, live, client, auth):
     budget = make_client()
-    assert budget.preflight(story="PROJ-1").decision == "allow"
-    assert live.requests.count("/api/v1/preflight") == 1
+    set_budget(client, auth, "PROJ-1", tokens=10_000)
+    assert budget.preflight(story="PROJ-1").reservation_id is None  # no estimate, nothing reserved
 
-    # This server rejects the unknown fields (400); the client asks again without them, once.
-    assert budget.preflight(story="PROJ-1", estimated_tokens=5000, estimated_usd=0.25).decision == "allow"
-    assert live.requests.count("/api/v1/preflight") == 3
-    assert budget.preflight(story="PROJ-1", estimated_tokens=5000).decision == "allow"
-    assert live.requests.count("/api/v1/preflight") == 4
+    reserved = budget.preflight(story="PROJ-1", run_id="r1", estimated_tokens=5000, estimated_usd=0.25)
+    assert reserved.decision == "allow" and reserved.reservation_id
+    assert live.requests.count("/api/v1/preflight") == 2  # the server knows estimates: asked once each
+    # The reservation holds its 5,000 tokens: a second call that would not fit beside it is not allowed.
+    assert budget.preflight(story="PROJ-1", run_id="r2", estimated_tokens=6000).decision != "allow"
+
+    budget.record({"prompt_tokens": 100, "completion_tokens": 0}, story="PROJ-1", model="gpt-4o",
+                  reservation_id=reserved.reservation_id)
+    assert budget.flush(10)
+    assert budget.preflight(story="PROJ-1", run_id="r3", estimated_tokens=6000).decision == "allow"
 
 
 def test_fail_open_allows_with_a_warning_and_fail_closed_blocks(make_client, live, caplog):
@@ -82,7 +88,7 @@ def test_guard_raises_budget_exceeded_with_the_reasons(make_client, client, auth
     with pytest.raises(BudgetExceeded) as raised, budget.guard(story="PROJ-1", agent="coder", run_id="r1"):
         pytest.fail("the body must not run when blocked")
     assert raised.value.reasons[0].check == "story_budget"
-    assert "PROJ-1 is over its token budget" in str(raised.value)
+    assert "PROJ-1 used 1,200 of 1,000 tokens" in str(raised.value)
     assert len(ledger_rows(db)) == 1  # a refused call records nothing
 
 

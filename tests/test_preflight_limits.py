@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from bot.db import utcnow
 from bot.guardrails.blocks import blocked_calls, summary_line
@@ -107,9 +108,10 @@ def test_agent_daily_tokens_block_that_agent_until_the_next_local_day(app, clien
 
 def test_the_day_is_the_teams_local_day(app, client, auth, db, policy_path):
     policy_path.write_text("[org_day]\nmax_calls = 2\n")
-    # 23:30 UTC on 1 December is already 2 December in Berlin.
-    spend(client, auth, "late", occurred_at="2026-12-01T23:30:00Z")
-    spend(client, auth, "later", occurred_at="2026-12-02T08:00:00Z")
+    # 23:30 UTC on 1 December is already 2 December in Berlin. Reported at noon on the 2nd: not in the future.
+    with time_machine.travel(datetime(2026, 12, 2, 12, tzinfo=UTC), tick=False):
+        spend(client, auth, "late", occurred_at="2026-12-01T23:30:00Z")
+        spend(client, auth, "later", occurred_at="2026-12-02T08:00:00Z")
 
     def decision(at: datetime) -> dict:
         with app.app_context():

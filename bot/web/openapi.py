@@ -37,6 +37,11 @@ def _errors(*codes: int) -> dict:
     return {str(code): {"description": "JSON error with `error`, `message` and `errors[].path`"} for code in codes}
 
 
+WHO_AND_WHY = {"type": "object", "required": ["by", "reason"], "additionalProperties": False, "properties": {
+    "by": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+    "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}}}
+
+
 def _json(schema: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
@@ -99,13 +104,30 @@ def openapi_document() -> dict:
                 "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
                                {"name": "project", "in": "query", "schema": {"type": "string", "maxLength": 32}}],
                 "responses": {"200": {"description": "Stories"}, **_errors(400, 401)}}},
-            "/api/v1/stories/{key}": {"get": {
+            "/api/v1/stories/{key}": {"put": {
+                "summary": "Set what Jira would (summary, sprint, points, assignee, resolved); Jira's next update wins",
+                "parameters": [key], "requestBody": _json({"type": "object", "minProperties": 1}),
+                "responses": {"200": {"description": "Story after the change"}, **_errors(400, 401)}}, "get": {
                 "summary": "Budget, spend, status and breakdown of one story", "parameters": [key],
                 "responses": {"200": {"description": "Story"}, **_errors(400, 401, 404)}}},
             "/api/v1/stories/{key}/budget": {"put": {
                 "summary": "Set a story's token and/or USD budget (at least one of them)", "parameters": [key],
                 "requestBody": _json(_ref("BudgetIn")),
                 "responses": {"200": {"description": "Story after the change"}, **_errors(400, 401, 413)}}},
+            "/api/v1/stories/{key}/approval": {
+                "post": {"summary": "Approve a story's overrun: it is `overridden`, not `over` (who and why kept)",
+                         "parameters": [key], "requestBody": _json(WHO_AND_WHY),
+                         "responses": {"200": {"description": "Story after the approval"}, **_errors(400, 401)}},
+                "delete": {"summary": "Revoke the standing approval of a story's overrun", "parameters": [key],
+                           "requestBody": _json(WHO_AND_WHY),
+                           "responses": {"200": {"description": "Story after the revocation"},
+                                         **_errors(400, 401, 404)}}},
+            "/api/v1/events/{event_id}/void": {"post": {
+                "summary": "Void a wrong usage event: a correction every total, rollup and report honours",
+                "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": _json(WHO_AND_WHY),
+                "responses": {"200": {"description": "The void, and the story after it"},
+                              **_errors(400, 401, 404, 409)}}},
             "/api/v1/openapi.json": {"get": {**public, "summary": "This document",
                                              "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/healthz": {"get": {**public, "summary": "200 when the database answers",
