@@ -63,9 +63,14 @@ def trip_breaker():
     return response
 
 
+MAX_ID = 2**31 - 1  # breakers.id is an INTEGER
+
+
 @bp.delete("/breakers/<int:breaker_id>")
 @require_token
 def clear_breaker(breaker_id: int):
+    if breaker_id > MAX_ID:  # past the id column: no such breaker, not a database error
+        return error(404, "no_such_breaker", f"no breaker {breaker_id}")
     try:
         with get_db().transaction() as session:
             breaker = store.clear_by_id(session, breaker_id, _who(request.args.get("by")))

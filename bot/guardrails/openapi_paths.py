@@ -76,7 +76,8 @@ def guardrail_paths() -> dict:
                          "400": _ERROR, "401": _ERROR}}},
         "/api/v1/breakers/{breaker_id}": {"delete": {
             "summary": "Clear a kill switch (`?by=` records who; clearing twice changes nothing)",
-            "parameters": [{"name": "breaker_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            "parameters": [{"name": "breaker_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}},
                            {"name": "by", "in": "query", "schema": {"type": "string"}, "example": "bob"}],
             "responses": {"200": {"description": "The breaker, cleared", "content": _json(breaker_answer, cleared={
                 "breaker": {**BREAKER_EXAMPLE, "cleared_at": "2026-12-01T10:30:00Z", "cleared_by": "bob",
