@@ -40,21 +40,6 @@ def line_chart(title: str, x_labels: Sequence[str], series: dict[str, Sequence[f
         plt.close(fig)
 
 
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, y_label: str = "",
-              fmt: str = "png") -> bytes:
-    """Vertical bars, one per label (spend by sprint, by agent, ...)."""
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    try:
-        ax.bar(range(len(labels)), values, color=PALETTE[0])
-        ax.set_xticks(range(len(labels)), list(labels), rotation=30, ha="right")
-        ax.set_title(title)
-        ax.set_ylabel(y_label)
-        ax.grid(axis="y", alpha=0.3)
-        return _save(fig, fmt)
-    finally:
-        plt.close(fig)
-
-
 def _save(fig, fmt: str) -> bytes:
     if fmt not in {"png", "svg"}:
         raise ValueError("fmt must be png or svg")

@@ -50,7 +50,6 @@ def enqueue_check(session: Session, repo_id: int, full_name: str, sha: str, *, b
 class Evaluation:
     output: CheckOutput
     installation_id: int | None
-    pull_requests: list[GitHubPullRequest]
 
 
 def evaluate_sha(session: Session, settings, repo_id: int, sha: str, branch: str | None = None) -> Evaluation | None:
@@ -62,10 +61,10 @@ def evaluate_sha(session: Session, settings, repo_id: int, sha: str, branch: str
         return None
     if open_prs:
         output = evaluate_pull_requests(session, settings, open_prs)
-        return Evaluation(output, open_prs[0].installation_id, open_prs)
+        return Evaluation(output, open_prs[0].installation_id)
     # A push with no PR yet (check_suite requested): the branch name may still name the story.
     keys = find_keys([branch], settings.jira_projects)
-    return Evaluation(_compose(session, settings, keys, None), None, [])
+    return Evaluation(_compose(session, settings, keys, None), None)
 
 
 def evaluate_pull_requests(session: Session, settings, prs: list[GitHubPullRequest]) -> CheckOutput:

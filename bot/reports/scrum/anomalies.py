@@ -8,8 +8,6 @@ from decimal import Decimal
 
 from bot.reports.format import day_label, money
 
-RULES = ("spend_spike", "run_cost", "runaway_run", "budget_share", "cost_jump")
-
 
 @dataclass(frozen=True)
 class Finding:
