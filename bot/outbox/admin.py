@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import rowcount, utcnow
+from bot.durations import parse_duration
 from bot.outbox.tables import OutboxRow
 
 STATES = ("pending", "sending", "done", "dead")
@@ -91,12 +92,8 @@ def purge_done(session: Session, older_than: timedelta, now: datetime | None = N
 
 
 def parse_age(text: str) -> timedelta:
-    """`7d`, `12h`, `30m`, `90s`, `2w` -> timedelta; ValueError with a usable message otherwise."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    raw = text.strip().lower()
-    if len(raw) < 2 or raw[-1] not in units or not raw[:-1].isdigit():
-        raise ValueError(f"{text!r} is not an age: use a number and a unit, e.g. 7d, 12h, 30m, 90s, 2w")
-    return timedelta(**{units[raw[-1]]: int(raw[:-1])})
+    """`7d`, `12h`, `30m`, `90s`, `2w` -> timedelta; ValueError ("... is not an age ...") otherwise."""
+    return parse_duration(text, noun="an age")
 
 
 def _age(now: datetime, then: datetime) -> float:

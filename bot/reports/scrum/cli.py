@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import click
 from flask import Flask
 
 from bot.cli.app import with_app
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from bot.durations import parse_duration
 
 
 def parse_since(text: str) -> timedelta:
-    """`30m`, `12h`, `1d`, `2w` -> timedelta (click.BadParameter otherwise)."""
-    match = _DURATION.match(text.lower())
-    if not match:
-        raise click.BadParameter(f"{text!r} is not a duration such as 30m, 12h, 1d or 2w", param_hint="--since")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    """`30m`, `12h`, `1d`, `2w` -> timedelta (click.BadParameter on --since otherwise)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 @click.command()
