@@ -95,6 +95,7 @@ def _line(item, warn) -> str:
     """KEY  STATUS  spent/budget  sprint  points  assignee  summary — tab-separated for `cut` and `sort`."""
     from bot.ledger.budgets import nano_to_usd
 
+    # No thousands separator on purpose: the lines are tab-separated for `cut` and `sort`.
     def money(nano):
         return "-" if nano is None else f"${nano_to_usd(nano):.2f}"
 

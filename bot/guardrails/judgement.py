@@ -12,11 +12,12 @@ from bot.ledger.budgets import nano_to_usd, usd_to_nano
 
 
 def money(nano: int) -> str:
+    # The exact decimal (policy figures and verdict payloads are data); not bot.reports.format.money.
     return f"{nano_to_usd(nano):f}"
 
 
 def _show(value: int, unit: str) -> str:
-    if unit == "usd":
+    if unit == "usd":  # exact, unrounded: a reason must show the very limit that was crossed
         return f"${nano_to_usd(value):,f}"
     if unit == "seconds":
         return f"{value // 60:,} min" if value >= 60 else f"{value} s"

@@ -17,6 +17,7 @@ MODEL_FAMILY = func.coalesce(UsageEvent.model_family, func.lower(UsageEvent.mode
 
 
 def _money(nano: int | None) -> str | None:
+    # Data, not display: the exact decimal string read models hand to the API and reports (formatted later).
     value = nano_to_usd(nano)
     return None if value is None else f"{value:f}"
 

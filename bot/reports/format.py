@@ -12,8 +12,23 @@ def money(nano: int | None, places: int = 2) -> str:
     """Nano-dollars as `$1,234.56` (more places for tiny per-call costs)."""
     if nano is None:
         return "-"
-    value = (Decimal(nano) / NANO).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return dollars(Decimal(nano) / NANO, places)
+
+
+def dollars(value: Decimal, places: int = 2) -> str:
+    """Dollars as `$1,234.56`, rounded half up to `places`; a negative amount reads `-$1.00`."""
+    value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"-${-value:,}" if value < 0 else f"${value:,}"
+
+
+def small_dollars(value: Decimal) -> str:
+    """`$0.71`; an amount under a cent keeps four places (`$0.0042`) rather than reading `$0.00`."""
+    return dollars(value, 4 if 0 < abs(value) < Decimal("0.01") else 2)
+
+
+def small_money(nano: int | None) -> str:
+    """Nano-dollars as small_dollars: `$0.71`, `$0.0042` (never `$0.00` for a real cost); None -> `-`."""
+    return "-" if nano is None else small_dollars(Decimal(nano) / NANO)
 
 
 def tokens(count: int | None) -> str:

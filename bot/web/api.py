@@ -77,6 +77,7 @@ def post_usage():
 
 
 def _usd(nano: int) -> str:
+    # Data, not display: the API returns the exact decimal ("0.709501925"), so not bot.reports.format.money.
     return f"{nano_to_usd(nano):f}"
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.ledger.budgets import Status, Verdict, nano_to_usd
+from bot.reports.format import small_dollars
 
 SUMMARY_LIMIT = 65_535  # GitHub rejects a longer output.summary
 APPROVE = {"label": "Approve overrun", "description": "Accept the overrun; you are recorded",
@@ -211,12 +212,7 @@ def money(nano: int | None) -> str:
 
 def money_text(usd: str | None) -> str:
     """Dollars to cents; sub-cent spend keeps four places so a cheap story does not read as $0.00."""
-    if usd is None:
-        return "—"
-    value = Decimal(usd)
-    if 0 < value < Decimal("0.01"):
-        return f"${value.quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
-    return f"${value.quantize(Decimal('0.01'), ROUND_HALF_UP):,}"
+    return "—" if usd is None else small_dollars(Decimal(usd))
 
 
 def _pct(value: Decimal | None, over: bool) -> str:

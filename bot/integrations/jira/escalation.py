@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.integrations.jira.tables import JiraIssue
-from bot.ledger.budgets import Status, nano_to_usd
+from bot.ledger.budgets import Status
 from bot.ledger.events import StoryChange
 from bot.ledger.ingest import judge_story
 from bot.ledger.keys import project_of
@@ -19,6 +19,7 @@ from bot.ledger.read import approval_of, breakdown
 from bot.ledger.tables import StoryView, UsageEvent
 from bot.outbox import enqueue
 from bot.outbox.tables import OutboxRow
+from bot.reports.format import small_dollars, small_money
 from bot.web.dashboard_keys import signed_story_url
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def over_budget_doc(session: Session, settings, story: StoryView, *, over: bool)
             if top:
                 doc.append({"type": "paragraph", "text": title})
                 doc.append({"type": "bullets", "items": [
-                    f"{row['name'] or '(none)'}: {_dollars(Decimal(row['usd']))}, {row['tokens']:,} tokens"
+                    f"{row['name'] or '(none)'}: {small_dollars(Decimal(row['usd']))}, {row['tokens']:,} tokens"
                     for row in top]})
     doc.append({"type": "link", "text": f"{story.key} in budgetbot",
                 "url": signed_story_url(settings, story.key)})
@@ -140,8 +141,5 @@ def _pct(value: Decimal | None) -> str:
 
 
 def usd(nano: int | None) -> str:
-    return _dollars(nano_to_usd(nano) or Decimal(0))
-
-
-def _dollars(value: Decimal) -> str:
-    return f"${value:,.2f}" if value >= Decimal("0.01") or value == 0 else f"${value:.4f}"
+    """`$0.71`, `$0.0042` under a cent; no spend (None) reads `$0.00` in the Jira table."""
+    return small_money(nano or 0)

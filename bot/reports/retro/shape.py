@@ -27,7 +27,9 @@ ROUTING_BASIS = ("Estimate: the tokens of each premium model priced at the base 
 
 
 def usd(value: int | Decimal | None, *, nano: bool = True) -> str | None:
-    """Nano-dollars (or dollars with nano=False) as a USD string rounded to the micro-dollar."""
+    """Nano-dollars (or dollars with nano=False) as a USD string rounded to the micro-dollar.
+
+    Data, not display: the report JSON keeps micro-dollars; render.money formats them for people."""
     if value is None:
         return None
     dollars = Decimal(value) / NANO if nano else Decimal(value)

@@ -22,11 +22,7 @@ STATUS_WORDS = {
 
 def money(nano: int | None) -> str:
     """`$0.71`; a cost under a cent keeps its first digits (`$0.0042`) rather than showing `$0.00`."""
-    if nano is None:
-        return "-"
-    if 0 < abs(nano) < 10**7:
-        return fmt.money(nano, places=4)
-    return fmt.money(nano)
+    return fmt.small_money(nano)
 
 
 def tokens(count: int | None) -> str:
