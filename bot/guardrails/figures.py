@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.guardrails.shapes import Figures, PreflightIn, RunFigures, Spent, StoryFigures
 from bot.guardrails.tables import Breaker, PeriodSpend, Reservation, StoryLabels
+from bot.ledger.days import team_day
 from bot.ledger.ingest import judge_story
 from bot.ledger.tables import RunStat, Story
 from bot.upsert import dialect_insert
@@ -24,7 +25,7 @@ def zone(name: str) -> ZoneInfo:
 
 def periods(now: datetime, timezone: str) -> tuple[str, str]:
     """The team's local day and month of `now`: ("2026-12-01", "2026-12")."""
-    day = now.astimezone(zone(timezone)).date().isoformat()
+    day = team_day(now, zone(timezone)).isoformat()
     return day, day[:7]
 
 

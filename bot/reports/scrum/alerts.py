@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.db import utcnow
 from bot.ledger.budgets import usd_to_nano
+from bot.ledger.days import team_day
 from bot.ledger.sprints import is_active, last_day_of
 from bot.ledger.tables import AgentDay, RunStat, Sprint, Story, StoryDay, UsageDay
 from bot.outbox import enqueue
@@ -45,7 +46,7 @@ def scan(session: Session, settings: Settings, now: datetime | None = None) -> l
     """Every rule over yesterday and today (the team's days, as the rollups), from the rollups; what was already
     alerted stays quiet."""
     now = now or utcnow()
-    today = now.astimezone(ZoneInfo(getattr(settings, "timezone", "UTC"))).date()
+    today = team_day(now, ZoneInfo(getattr(settings, "timezone", "UTC")))
     days = [today - timedelta(days=1), today]
     first = today - timedelta(days=settings.anomaly_rolling_days + 1)
     org: dict[date, int] = defaultdict(int)

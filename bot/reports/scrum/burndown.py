@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bot.ledger.budgets import Status
+from bot.ledger.days import team_day
 from bot.reports.format import amount, day_label, money, pct, tokens
 
 DAY = 86400
@@ -21,7 +22,7 @@ class SprintWindow:
     tz: ZoneInfo | None = None  # the team's zone (BUDGETBOT_TIMEZONE): the rollups' days are its days
 
     def local_day(self, moment: datetime) -> date:
-        return moment.astimezone(self.tz).date() if self.tz is not None else moment.date()
+        return team_day(moment, self.tz) if self.tz is not None else moment.date()
 
     @property
     def dated(self) -> bool:
@@ -136,7 +137,7 @@ def worst_projection(story: StoryBurn, sprint: SprintWindow, now: datetime, unit
 
 def when(at: datetime, now: datetime, tz: ZoneInfo) -> str:
     """`today`, `tomorrow`, `Thursday`, or `Thu 9 Apr` when more than a week away (in the team's zone)."""
-    days = (at.astimezone(tz).date() - now.astimezone(tz).date()).days
+    days = (team_day(at, tz) - team_day(now, tz)).days
     if days <= 0:
         return "today"
     if days == 1:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.guardrails.blocks import digest_line as blocked_calls_line
+from bot.ledger.days import team_day
 from bot.ledger.ingest import judge_story
 from bot.ledger.sprints import active_sprints
 from bot.ledger.tables import AgentDay, Story, StoryDay, UsageDay
@@ -70,7 +71,7 @@ def report_window(today: date, spec: str) -> tuple[date, date]:
 
 def load(session: Session, settings: Settings, now: datetime) -> DigestData:
     tz = ZoneInfo(settings.timezone)
-    today = now.astimezone(tz).date()
+    today = team_day(now, tz)
     window = report_window(today, settings.digest_days)
     data = DigestData(now=now, tz=tz, today=today, window=window, public_url=settings.public_url.rstrip("/"),
                       schedule=f"at {settings.digest_time} {settings.timezone}, {settings.digest_days}")
