@@ -37,6 +37,27 @@ def lines_section(title: str, lines: list[str]) -> dict:
     return section(text)
 
 
+def chunks(lines: list[str], limit: int = MAX_SECTION, wrap: tuple[str, str] = ("", "")) -> list[str]:
+    """Join lines into texts of at most `limit` characters each (including `wrap`); a line too long is cut."""
+    room = limit - len(wrap[0]) - len(wrap[1])
+    out, current = [], ""
+    for line in lines:
+        line = line if len(line) <= room else line[:room - 1] + "…"
+        if current and len(current) + 1 + len(line) > room:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return [f"{wrap[0]}{chunk}{wrap[1]}" for chunk in out]
+
+
+def sections(lines: list[str], wrap: tuple[str, str] = ("", "")) -> list[dict]:
+    """As many sections as the lines need, each within Slack's section limit."""
+    return [section(text) for text in chunks(lines, MAX_SECTION, wrap)]
+
+
 def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
 

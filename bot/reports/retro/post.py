@@ -7,37 +7,12 @@ import base64
 from sqlalchemy.orm import Session
 
 from bot.outbox import enqueue
-from bot.reports import charts
+from bot.reports import blocks, charts
+from bot.reports.blocks import MAX_BLOCKS, escape
+from bot.reports.blocks import MAX_SECTION as MAX_SECTION  # re-exported: the limit a section is split to
 from bot.reports.retro.render import to_doc
 
-MAX_BLOCKS = 50
-MAX_SECTION = 3000
-MAX_HEADER = 150
 POST_ROWS = 25  # table rows in a posted report; the file formats carry them all
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _chunks(lines: list[str], limit: int, wrap: tuple[str, str] = ("", "")) -> list[str]:
-    """Join lines into texts of at most `limit` characters each (including `wrap`); a line too long is cut."""
-    room = limit - len(wrap[0]) - len(wrap[1])
-    chunks, current = [], ""
-    for line in lines:
-        line = line if len(line) <= room else line[:room - 1] + "…"
-        if current and len(current) + 1 + len(line) > room:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return [f"{wrap[0]}{chunk}{wrap[1]}" for chunk in chunks]
 
 
 def _table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -55,17 +30,16 @@ def slack_blocks(doc: list[dict]) -> list[list[dict]]:
         if kind == "heading" or not groups:
             groups.append([])
         if kind == "heading":
-            groups[-1].append({"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                          "text": block["text"][:MAX_HEADER]}})
+            groups[-1].append(blocks.header(block["text"]))
         elif kind == "paragraph":
-            groups[-1] += [_section(t) for t in _chunks(_escape(block["text"]).split("\n"), MAX_SECTION)]
+            groups[-1] += blocks.sections(escape(block["text"]).split("\n"))
         elif kind == "bullets":
-            groups[-1] += [_section(t) for t in _chunks([f"• {_escape(i)}" for i in block["items"]], MAX_SECTION)]
+            groups[-1] += blocks.sections([f"• {escape(i)}" for i in block["items"]])
         elif kind == "table":
-            lines = [_escape(line) for line in _table_lines(block["header"], block["rows"])]
-            groups[-1] += [_section(t) for t in _chunks(lines, MAX_SECTION, ("```\n", "\n```"))]
+            lines = [escape(line) for line in _table_lines(block["header"], block["rows"])]
+            groups[-1] += blocks.sections(lines, ("```\n", "\n```"))
         elif kind == "link":
-            groups[-1].append(_section(f"<{block['url']}|{_escape(block['text'])}>"))
+            groups[-1].append(blocks.section(f"<{block['url']}|{escape(block['text'])}>"))
     return groups
 
 
@@ -88,8 +62,8 @@ def post_slack(session: Session, report: dict, channel: str | None = None) -> li
     messages = slack_messages(to_doc(report, POST_ROWS))
     key = f"retro:{label}:{report['period']['project'] or '*'}"
     payloads = []
-    for index, blocks in enumerate(messages, start=1):
-        payload = {"channel": channel, "text": f"Retro: {label} ({index}/{len(messages)})", "blocks": blocks,
+    for index, message in enumerate(messages, start=1):
+        payload = {"channel": channel, "text": f"Retro: {label} ({index}/{len(messages)})", "blocks": message,
                    "update_key": f"{key}:{index}", "image": _trend_image(report) if index == 1 else None}
         enqueue(session, "slack.message", payload, coalesce_key=f"slack:{key}:{index}")
         payloads.append(payload)
