@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -89,23 +90,37 @@ def _unmrkdwn(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+# --- the block document (heading, paragraph, bullets, table, link, mention): one walker, a renderer per kind ----
+
+Renderer = Callable[[dict, int], list[str]]
+
+
+def walk(doc: list[dict], renderers: Mapping[str, Renderer]) -> list[str]:
+    """Each block through the renderer of its kind (with its index in the doc); kinds without one are skipped."""
+    out: list[str] = []
+    for index, block in enumerate(doc):
+        render = renderers.get(block["type"])
+        if render is not None:
+            out += render(block, index)
+    return out
+
+
+def _text_table(block: dict, _index: int) -> list[str]:
+    rows = [block["header"], *block["rows"]]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(block["header"]))]
+    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+TEXT: dict[str, Renderer] = {
+    "heading": lambda b, _: [f"## {b['text']}"],
+    "paragraph": lambda b, _: [b["text"]],
+    "bullets": lambda b, _: [f"  - {item}" for item in b["items"]],
+    "table": _text_table,
+    "link": lambda b, _: [f"{b['text']}: {b['url']}"],
+    "mention": lambda b, _: [f"@{b['account_id']}"],
+}
+
+
 def doc_as_text(doc: list[dict]) -> str:
     """A Jira comment (contract blocks) as plain text."""
-    out = []
-    for block in doc:
-        kind = block["type"]
-        if kind == "heading":
-            out.append(f"## {block['text']}")
-        elif kind == "paragraph":
-            out.append(block["text"])
-        elif kind == "bullets":
-            out.extend(f"  - {item}" for item in block["items"])
-        elif kind == "table":
-            rows = [block["header"], *block["rows"]]
-            widths = [max(len(str(r[i])) for r in rows) for i in range(len(block["header"]))]
-            out.extend("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-        elif kind == "link":
-            out.append(f"{block['text']}: {block['url']}")
-        elif kind == "mention":
-            out.append(f"@{block['account_id']}")
-    return "\n".join(out)
+    return "\n".join(walk(doc, TEXT))
