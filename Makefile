@@ -52,6 +52,10 @@ bench: install
 	$(BIN)/python bench/retro.py
 	$(BIN)/python bench/slow_clients.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/preflight.py
+	$(BIN)/python bench/otel.py
+	$(BIN)/python bench/client.py
+	$(BIN)/python bench/startup.py
 
 # Never instance/: it holds the SQLite ledger, which no clean target may delete.
 clean:
