@@ -30,6 +30,7 @@ if not (CHROMIUM and CHROMEDRIVER):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
@@ -73,12 +74,20 @@ def shot(driver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
+def click_and_wait(driver, element) -> None:
+    """Click something that loads a new page, and wait until it has: reading the page before then finds the
+    old page's elements, which go stale under the test."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 10).until(staleness_of(old_page))
+
+
 def log_in(driver, base: str, name: str) -> None:
     driver.delete_all_cookies()
     driver.get(f"{base}/login")
     driver.find_element(By.NAME, "name").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.login button"))
 
 
 def test_admin_reads_the_sprint_and_a_story_and_retries_a_dead_row(server, browser, db, app):
@@ -88,7 +97,7 @@ def test_admin_reads_the_sprint_and_a_story_and_retries_a_dead_row(server, brows
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").is_displayed()
     shot(browser, "sprint")
 
-    browser.find_element(By.LINK_TEXT, "PROJ-1").click()
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "PROJ-1"))
     assert "PROJ-1" in browser.find_element(By.TAG_NAME, "h1").text
     assert "runaway" in browser.find_element(By.CSS_SELECTOR, "tr.runaway").text
     shot(browser, "story")
@@ -100,7 +109,7 @@ def test_admin_reads_the_sprint_and_a_story_and_retries_a_dead_row(server, brows
     browser.set_window_size(1280, 1000)
 
     browser.get(f"{server}/outbox")
-    browser.find_element(By.CSS_SELECTOR, "form.inline button").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.inline button"))
     assert "pending again" in browser.find_element(By.CSS_SELECTOR, ".flash").text
     shot(browser, "outbox-retried")
     with db.session_factory() as session:
