@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +31,9 @@ from bot.all_tables import metadata  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.db import get_db, utcnow  # noqa: E402
 from bot.guardrails.figures import periods  # noqa: E402
-from bot.guardrails.preflight import READ_ONLY, current_policy, run_preflight  # noqa: E402
+from bot.guardrails.preflight import current_policy, run_preflight  # noqa: E402
 from bot.guardrails.shapes import PreflightIn  # noqa: E402
-from bot.guardrails.tables import PeriodSpend  # noqa: E402
-from bot.ledger.tables import RunStat, Story, UsageEvent  # noqa: E402
+from bot.ledger.tables import AgentDay, RunStat, Story, UsageEvent  # noqa: E402
 from bot.web.auth import create_token  # noqa: E402
 
 STORIES, AGENTS, RUN_EVENTS = 500, 8, 50
@@ -45,7 +44,7 @@ POLICY = "[run]\nmax_tokens = 10_000_000\nmax_tool_calls = 100_000\n[day]\nmax_u
 def seed(app, start: int, stop: int) -> None:
     """Ledger rows start..stop (raw, chunked) and the rollups preflight reads, as ingest would leave them."""
     now = utcnow()
-    day, month = periods(now, app.config["SETTINGS"].timezone)
+    today = date.fromisoformat(periods(now, app.config["SETTINGS"].timezone)[0])
     engine = get_db(app).engine
     for chunk in range(start, stop, 20_000):
         rows = [{"event_id": f"e{i}", "content_hash": "x", "story_key": f"PROJ-{i % STORIES + 1}",
@@ -59,7 +58,7 @@ def seed(app, start: int, stop: int) -> None:
     with engine.begin() as connection:
         connection.execute(Story.__table__.delete())
         connection.execute(RunStat.__table__.delete())
-        connection.execute(PeriodSpend.__table__.delete())
+        connection.execute(AgentDay.__table__.delete())
         per_story = total // STORIES
         connection.execute(insert(Story), [
             {"key": f"PROJ-{s + 1}", "project": "PROJ", "budget_tokens": per_story * 1100 * 2,
@@ -71,10 +70,11 @@ def seed(app, start: int, stop: int) -> None:
              "first_event_at": now - timedelta(minutes=5), "last_event_at": now, "nano_usd": RUN_EVENTS * 2_000_000,
              "tokens": RUN_EVENTS * 1100, "events": RUN_EVENTS, "tool_calls": RUN_EVENTS, "errors": 0,
              "errors_since_ok": 0, "max_error_streak": 0} for r in range(total // RUN_EVENTS)])
-        connection.execute(insert(PeriodSpend), [
-            {"period": period, "agent": f"agent-{a}", "tokens": total * 1100 // AGENTS,
-             "nano_usd": total * 2_000_000 // AGENTS, "calls": total // AGENTS}
-            for period in (day, month) for a in range(AGENTS)])
+        days = [today - timedelta(days=n) for n in range(today.day)]  # the month so far
+        connection.execute(insert(AgentDay), [
+            {"day": day, "agent": f"agent-{a}", "tokens": total * 1100 // AGENTS // len(days),
+             "nano_usd": total * 2_000_000 // AGENTS // len(days), "events": total // AGENTS // len(days)}
+            for day in days for a in range(AGENTS)])
 
 
 def quantiles(timings: list[float]) -> tuple[float, float]:
@@ -92,8 +92,7 @@ def in_process(app, rows: int, rounds: int, calls: int) -> dict[str, list[tuple[
                            model="gpt-4o", estimated_tokens=2000 if estimate else None)
 
     def baseline() -> None:  # a primary-key read of the story, on the same read path
-        with db.session_factory() as session:
-            session.connection(execution_options=READ_ONLY)
+        with db.read() as session:
             session.execute(select(Story).where(Story.key == f"PROJ-{random.randrange(STORIES) + 1}")).first()
 
     variants = {"baseline: story PK read": baseline,

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # --- verdict: unpriced spend and sane input (issue 12) ---
     block_unpriced: bool = False  # preflight blocks (not only warns) a dollar-budget story with unpriced spend
     max_future_seconds: int = Field(default=300, ge=0)  # occurred_at may lie at most this far ahead of now
+    # A verified API token is trusted this long without a lookup; a revoked one stops working within it.
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # --- circuit breakers (preflight) ---
     run_max_tokens: int | None = Field(default=None, gt=0)

@@ -70,7 +70,12 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No pre-ping (a round trip before every transaction): connections are recycled before servers and proxies
+    # drop idle ones, and one that died anyway is invalidated with its pool on the first error.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS)
+
+
+POOL_RECYCLE_SECONDS = 300
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -89,6 +94,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+READ_ONLY = {"budgetbot_read_only": True}
 
 
 def _sqlite_begin_immediate(connection) -> None:
@@ -116,6 +124,14 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
         with self.session_factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read: on SQLite it never takes the write lock (DEFERRED); it ends with COMMIT, not ROLLBACK, because
+        psycopg throws its prepared statements away on every ROLLBACK."""
+        with self.session_factory() as session, session.begin():
+            session.connection(execution_options=READ_ONLY)
             yield session
 
     def dispose(self) -> None:

@@ -39,17 +39,43 @@ class BulkInsert:
         if not self.unnest:
             self.stmt = dialect_insert(session, table)
             return
-        columns = [c for c in table.c if c.name in rows[0]]
-        arrays = [self._unnest(column) for column in columns]
-        self.stmt = postgresql.insert(table).from_select([c.name for c in columns], select(*arrays))
-
-    def _unnest(self, column):
-        values = [row[column.name] for row in self.rows]
-        if isinstance(column.type, JSON):  # no json[] type: ship text, cast back per row
-            texts = bindparam(column.name, [json.dumps(v) for v in values], type_=postgresql.ARRAY(Text))
-            return cast(func.unnest(texts), column.type)
-        return func.unnest(bindparam(column.name, values, type_=postgresql.ARRAY(column.type)))
+        names = [c.name for c in table.c if c.name in rows[0]]
+        self.stmt = unnest_insert(table, names)
+        self.params = array_params(table, rows, names, "")
 
     def execute(self, session: Session, stmt=None):
         stmt = self.stmt if stmt is None else stmt
-        return session.execute(stmt) if self.unnest else session.execute(stmt, self.rows)
+        return session.execute(stmt, self.params) if self.unnest else session.execute(stmt, self.rows)
+
+
+def unnest_insert(table: Table, names: list[str], prefix: str = "", where=None):
+    """INSERT INTO table (names) SELECT unnest(…) …: see `unnest_select`. The batch gives every column it inserts
+    (Python-side column defaults are not added: the server's apply), `where` filters the whole batch."""
+    rows = unnest_select(table, names, prefix)
+    return postgresql.insert(table).from_select(names, rows if where is None else rows.where(where),
+                                                include_defaults=False)
+
+
+def unnest_select(table: Table, names: list[str], prefix: str):
+    """SELECT unnest(:prefix_col) … for `names` of `table`: the rows of an INSERT … SELECT shipped as one array per
+    column (PostgreSQL). Its text does not depend on the number of rows, so psycopg prepares it once; the bind
+    names carry `prefix`, so several of these can share one statement (the ledger's one-statement write)."""
+    columns = [table.c[name] for name in names]
+    return select(*(_unnest_column(column, f"{prefix}{column.name}") for column in columns))
+
+
+def _unnest_column(column, name: str):
+    if isinstance(column.type, JSON):  # no json[] type: ship text, cast back per row
+        return cast(func.unnest(bindparam(name, type_=postgresql.ARRAY(Text))), column.type)
+    return func.unnest(bindparam(name, type_=postgresql.ARRAY(column.type)))
+
+
+def array_params(table: Table, rows: list[dict], names: list[str], prefix: str) -> dict[str, list]:
+    """The bind values of `unnest_select(table, names, prefix)` for `rows`."""
+    params = {}
+    for name in names:
+        values = [row[name] for row in rows]
+        if isinstance(table.c[name].type, JSON):
+            values = [json.dumps(value) for value in values]
+        params[f"{prefix}{name}"] = values
+    return params

@@ -3,7 +3,7 @@ and the story labels the policy's per-label overrides look at."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -11,10 +11,10 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.guardrails.shapes import Figures, PreflightIn, RunFigures, Spent, StoryFigures
-from bot.guardrails.tables import Breaker, PeriodSpend, Reservation, StoryLabels
+from bot.guardrails.tables import Breaker, Reservation, StoryLabels
 from bot.ledger.days import team_day
-from bot.ledger.ingest import judge_story
-from bot.ledger.tables import RunStat, Story
+from bot.ledger.tables import AgentDay, RunStat, Story
+from bot.ledger.totals import judge_story
 from bot.upsert import dialect_insert
 
 
@@ -37,9 +37,11 @@ def story_status(story, settings) -> str:
 def read_figures(session: Session, request: PreflightIn, settings, now: datetime) -> tuple[Figures, tuple[str, ...]]:
     """Figures for one preflight, and the story's labels (for the policy's per-label overrides)."""
     day, month = periods(now, settings.timezone)
+    first = date.fromisoformat(f"{month}-01")
     connection = session.connection()
     params = {"story": request.story, "agent": request.agent, "run": request.run_id, "now": now,
-              "agent_or_blank": request.agent or "", "day": day, "month": month}
+              "agent_or_blank": request.agent or "", "day": date.fromisoformat(day), "month_first": first,
+              "month_next": (first + timedelta(days=32)).replace(day=1)}
     row = connection.execute(figures_statement(), params).one()
     # PostgreSQL's sum() of a BIGINT is NUMERIC (a Decimal here): every figure becomes an int.
     n = {name: int(value or 0) for name, value in row._mapping.items()
@@ -65,7 +67,7 @@ def read_figures(session: Session, request: PreflightIn, settings, now: datetime
 # Everything in ONE statement built once, with bind parameters: per-call statement building and one round trip
 # per figure cost more than the reads themselves. Primary-key joins and scalar subqueries over small tables only.
 # Core columns (Table.c), not ORM attributes, so execution skips the ORM layer. A None parameter matches nothing.
-_b, _s, _r, _rs, _p, _l = (t.__table__.c for t in (Breaker, Story, Reservation, RunStat, PeriodSpend, StoryLabels))
+_b, _s, _r, _rs, _a, _l = (t.__table__.c for t in (Breaker, Story, Reservation, RunStat, AgentDay, StoryLabels))
 _ACTIVE_BREAKER = and_(_b.cleared_at.is_(None), or_(
     _b.scope == "all", and_(_b.scope == "agent", _b.target == bindparam("agent")),
     and_(_b.scope == "story", _b.target == bindparam("story")), and_(_b.scope == "run", _b.target == bindparam("run"))))
@@ -77,12 +79,15 @@ def _total(column, *where, label: str):
 
 
 def _spend_columns() -> list:
-    day, month, mine = _p.period == bindparam("day"), _p.period == bindparam("month"), _p.agent == bindparam(
-        "agent_or_blank")
-    return [_total(_p.tokens, day, mine, label="day_tokens"), _total(_p.nano_usd, day, mine, label="day_nano"),
-            _total(_p.calls, day, mine, label="day_calls"), _total(_p.tokens, day, label="org_tokens"),
-            _total(_p.nano_usd, day, label="org_nano"), _total(_p.calls, day, label="org_calls"),
-            _total(_p.nano_usd, month, label="month_nano")]
+    """The day's and month's spend from the ledger's (team day, agent) rollup: a month is at most 31 days of it."""
+    day = _a.day == bindparam("day", type_=_a.day.type)
+    mine = _a.agent == bindparam("agent_or_blank")
+    month = and_(_a.day >= bindparam("month_first", type_=_a.day.type),
+                 _a.day < bindparam("month_next", type_=_a.day.type))
+    return [_total(_a.tokens, day, mine, label="day_tokens"), _total(_a.nano_usd, day, mine, label="day_nano"),
+            _total(_a.events, day, mine, label="day_calls"), _total(_a.tokens, day, label="org_tokens"),
+            _total(_a.nano_usd, day, label="org_nano"), _total(_a.events, day, label="org_calls"),
+            _total(_a.nano_usd, month, label="month_nano")]
 
 
 def _reserved_columns() -> list:

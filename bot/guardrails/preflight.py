@@ -10,13 +10,12 @@ from pydantic import ValidationError
 from bot.components import Registry
 from bot.config import ConfigError
 from bot.db import Database, get_db, utcnow
-from bot.guardrails import spend
 from bot.guardrails.blocks import record_block
 from bot.guardrails.figures import read_figures
 from bot.guardrails.judgement import Estimate, decide, judge, remaining
 from bot.guardrails.policy import Policy
 from bot.guardrails.policy_file import PolicyError, PolicyHolder, watch_sighup
-from bot.guardrails.reservations import lock_story, release, reserve
+from bot.guardrails.reservations import lock_story, release, reserve, settle
 from bot.guardrails.shapes import ALLOW, BLOCK, WARN, PreflightIn, Reason  # noqa: F401  (re-exported)
 from bot.ledger.events import USAGE_RECORDED
 from bot.ledger.keys import project_of
@@ -24,9 +23,6 @@ from bot.web.auth import require_token
 from bot.web.json_io import error, json_body
 
 bp = Blueprint("preflight", __name__, url_prefix="/api/v1")
-# SQLite: begin this read DEFERRED instead of IMMEDIATE (bot/db.py honours the option), so preflight never
-# waits for, or holds, the write lock; WAL gives it a consistent snapshot.
-READ_ONLY = {"budgetbot_read_only": True}
 
 
 def _judge(session, request: PreflightIn, settings, policy: Policy, now: datetime, estimate: Estimate):
@@ -52,8 +48,9 @@ def run_preflight(db: Database, request: PreflightIn, settings, policy: Policy, 
             else:
                 reservation = reserve(session, request, estimate, now, settings.reservation_seconds)
     else:
-        with db.session_factory() as session:
-            session.connection(execution_options=READ_ONLY)
+        # A read (`Database.read`): on SQLite it never waits for, or holds, the write lock; WAL gives it a
+        # consistent snapshot.
+        with db.read() as session:
             figures, limits, reasons = _judge(session, request, settings, policy, now, estimate)
         if decide(reasons) == BLOCK:
             with db.transaction() as session:
@@ -99,7 +96,7 @@ def release_reservation(reservation_id: str):
 
 def install(app: Flask, registry: Registry) -> None:
     """The preflight and breaker routes, the policy (reloaded on SIGHUP or when its file changes), and the
-    listener that keeps the local day/month spend and settles reservations as usage arrives."""
+    listener that settles reservations as usage arrives."""
     from bot.guardrails import breakers_api
 
     settings = app.config["SETTINGS"]
@@ -109,7 +106,6 @@ def install(app: Flask, registry: Registry) -> None:
         raise ConfigError(f"invalid BUDGETBOT_POLICY_FILE {exc}") from None
     app.extensions["budgetbot.policy"] = holder
     watch_sighup(holder)
-    registry.events.listen(USAGE_RECORDED, lambda session, rows: spend.on_usage_recorded(
-        session, rows, app.config["SETTINGS"].timezone))
+    registry.events.listen(USAGE_RECORDED, settle)
     app.register_blueprint(bp)
     app.register_blueprint(breakers_api.bp)

@@ -48,3 +48,10 @@ def _purge(session: Session, now: datetime) -> None:
         return
     _last_purge["at"] = time.monotonic()
     session.execute(delete(Reservation).where(Reservation.expires_at < now))
+
+
+def settle(session: Session, rows: list[dict]) -> None:
+    """The usage events just recorded settle the reservations they name (their spend is in the ledger now)."""
+    settled = sorted({row["reservation_id"] for row in rows if row.get("reservation_id")})
+    if settled:
+        session.execute(delete(Reservation).where(Reservation.id.in_(settled)))

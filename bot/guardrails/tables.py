@@ -64,21 +64,6 @@ class BlockedCall(Base):
     __table_args__ = (Index("ix_guardrail_blocks_story_at", "story_key", "at"),)
 
 
-class PeriodSpend(Base):
-    """Spend per agent ('' when none) per day and per month in the team's time zone, kept at ingest.
-
-    `period` is "2026-12-01" for a day or "2026-12" for a month; the organisation's figure is the sum
-    over agents (a few rows), so no single row serializes every writer."""
-
-    __tablename__ = "guardrail_spend"
-
-    period: Mapped[str] = mapped_column(String(10), primary_key=True)
-    agent: Mapped[str] = mapped_column(String(200), primary_key=True)
-    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
-    calls: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
 class StoryLabels(Base):
     """A story's Jira labels, for the policy's per-label overrides."""
 

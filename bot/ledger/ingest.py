@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import table_of, utcnow
 from bot.ledger import events as domain
-from bot.ledger import rollups
-from bot.ledger.budgets import Verdict, judge, usd_to_nano
-from bot.ledger.days import team_day, team_zone
+from bot.ledger import one_statement, rollups
+from bot.ledger.budgets import usd_to_nano
+from bot.ledger.days import team_zone
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
-from bot.ledger.tables import Story, StoryDay, StoryView, UsageEvent
+from bot.ledger.tables import Story, UsageEvent
+from bot.ledger.totals import apply_totals, judge_story
 from bot.ledger.usage_shapes import UsageEventIn
 from bot.upsert import BulkInsert, is_postgres
 
@@ -70,13 +69,8 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
     # unique-index entries in the same order instead of deadlocking.
     rows.sort(key=lambda row: row["event_id"])
 
-    inserted: set[str] = set()
-    if rows:
-        # Core, not ORM, insert: the ledger is append-only and this is the hot path.
-        table = table_of(UsageEvent)
-        bulk = BulkInsert(session, table, rows)
-        stmt = bulk.stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
-        inserted = set(bulk.execute(session, stmt).scalars())
+    written = one_statement.write(session, rows, warn_threshold, day_zone) if rows and is_postgres(session) else None
+    inserted = set(written.inserted) if written is not None else _insert(session, rows)
     _check_duplicates(session, events, hashes, inserted)
 
     fresh = [row for row in rows if row["event_id"] in inserted]
@@ -89,12 +83,26 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
                                    row["cost_nano_usd"] if is_new and row["priced"] else None,
                                    row["priced"] if is_new else None, event.story))
         inserted.discard(event.event_id)  # a repeat inside the batch is a duplicate of the first
-    changes = apply_totals(session, fresh, warn_threshold, day_zone)
-    totals = rollups.apply(session, fresh, zone=day_zone)  # per agent/model/run rollups
+    if written is not None and written.changes is not None:
+        changes, totals = written.changes, written.totals
+    else:  # SQLite, or a PostgreSQL batch with duplicates: the totals of the fresh rows, statement by statement
+        changes = apply_totals(session, fresh, warn_threshold, day_zone)
+        totals = rollups.apply(session, fresh, zone=day_zone)  # per agent/model/run rollups
     domain.emit(domain.USAGE_RECORDED, session, fresh)
     domain.emit(domain.RUNS_UPDATED, session, totals)
     domain.emit(domain.SPEND_CHANGED, session, changes)
     return IngestResult(results, changes)
+
+
+def _insert(session: Session, rows: list[dict]) -> set[str]:
+    """Insert the rows that are new; returns their event_ids."""
+    if not rows:
+        return set()
+    # Core, not ORM, insert: the ledger is append-only and this is the hot path.
+    table = table_of(UsageEvent)
+    bulk = BulkInsert(session, table, rows)
+    stmt = bulk.stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
+    return set(bulk.execute(session, stmt).scalars())
 
 
 def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dict:
@@ -132,88 +140,6 @@ def _check_duplicates(session: Session, events: list[UsageEventIn], hashes: dict
     for index, event in enumerate(events):
         if event.event_id in stored and stored[event.event_id] != hashes[event.event_id]:
             raise EventConflict(index, event.event_id)
-
-
-def apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal, zone: ZoneInfo,
-                 sign: int = 1) -> list[StoryChange]:
-    """Add ledger rows to their stories' totals and team-day rollups (`sign=-1` takes voided rows out)."""
-    stories: dict[str, dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0,
-                                                   "first": None, "last": None})
-    days: dict[tuple[str, date], dict] = defaultdict(lambda: {"tokens": 0, "nano": 0, "events": 0, "unpriced": 0})
-    for row in rows:
-        key = row["story_key"]
-        if key is None:
-            continue
-        tokens = row["input_tokens"] + row["output_tokens"]
-        for bucket in (stories[key], days[(key, team_day(row["occurred_at"], zone))]):
-            bucket["tokens"] += sign * tokens
-            bucket["nano"] += sign * row["cost_nano_usd"]
-            bucket["events"] += sign
-            bucket["unpriced"] += 0 if row["priced"] else sign
-        story = stories[key]
-        story["first"] = min(filter(None, (story["first"], row["occurred_at"])))
-        story["last"] = max(filter(None, (story["last"], row["occurred_at"])))
-    if not stories:
-        return []
-    # Sorted keys: concurrent writers lock story rows in one order, so they cannot deadlock.
-    updated = _add_to_stories(session, [(key, stories[key]) for key in sorted(stories)])
-    _add_to_days(session, [(key, day, days[(key, day)]) for key, day in sorted(days)])
-    changes = []
-    for after in updated:
-        before = judge_story(after, warn_threshold, minus=stories[after.key]).status
-        changes.append(StoryChange(after, before, judge_story(after, warn_threshold).status))
-    return changes
-
-
-def _add_to_stories(session: Session, deltas: list[tuple[str, dict]]) -> list[StoryView]:
-    """One multi-row upsert adding each delta to its story's totals; returns the updated rows (read-only)."""
-    now = utcnow()
-    params = [{"key": key, "project": project_of(key), "spent_tokens": d["tokens"], "spent_nano_usd": d["nano"],
-               "events": d["events"], "unpriced_events": d["unpriced"], "first_event_at": d["first"],
-               "last_event_at": d["last"], "updated_at": now, "deleted": False} for key, d in deltas]
-    bulk = BulkInsert(session, table_of(Story), params)
-    stmt = bulk.stmt
-    earliest, latest = (func.least, func.greatest) if is_postgres(session) else (func.min, func.max)
-    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
-        "spent_tokens": Story.spent_tokens + stmt.excluded.spent_tokens,
-        "spent_nano_usd": Story.spent_nano_usd + stmt.excluded.spent_nano_usd,
-        "events": Story.events + stmt.excluded.events,
-        "unpriced_events": Story.unpriced_events + stmt.excluded.unpriced_events,
-        "first_event_at": func.coalesce(earliest(Story.first_event_at, stmt.excluded.first_event_at),
-                                        stmt.excluded.first_event_at),
-        "last_event_at": func.coalesce(latest(Story.last_event_at, stmt.excluded.last_event_at),
-                                       stmt.excluded.last_event_at),
-        "updated_at": stmt.excluded.updated_at,
-    })
-    # Core rows, not ORM objects: building hundreds of identity-mapped objects per batch doubled ingest time.
-    # The rows carry every column of `stories` by name; Row's attribute access is untyped, hence the cast.
-    return cast(list[StoryView], list(bulk.execute(session, stmt.returning(*table_of(Story).c))))
-
-
-def _add_to_days(session: Session, deltas: list[tuple[str, date, dict]]) -> None:
-    params = [{"story_key": key, "day": day, "tokens": d["tokens"], "nano_usd": d["nano"], "events": d["events"],
-               "unpriced_events": d["unpriced"]} for key, day, d in deltas]
-    bulk = BulkInsert(session, table_of(StoryDay), params)
-    stmt = bulk.stmt
-    stmt = stmt.on_conflict_do_update(index_elements=["story_key", "day"], set_={
-        "tokens": StoryDay.tokens + stmt.excluded.tokens,
-        "nano_usd": StoryDay.nano_usd + stmt.excluded.nano_usd,
-        "events": StoryDay.events + stmt.excluded.events,
-        "unpriced_events": StoryDay.unpriced_events + stmt.excluded.unpriced_events,
-    })
-    bulk.execute(session, stmt)
-
-
-def judge_story(story: StoryView, warn_threshold: Decimal, minus: dict | None = None,
-                overridden: bool = False) -> Verdict:
-    """The budget verdict of a story row (optionally as it stood before `minus` was added): its unpriced
-    events and a standing approval of its overrun (`overrun_approved`) are part of the judgement."""
-    minus = minus or {"tokens": 0, "nano": 0, "unpriced": 0}
-    return judge(budget_tokens=story.budget_tokens, budget_nano_usd=story.budget_nano_usd,
-                 spent_tokens=story.spent_tokens - minus["tokens"],
-                 spent_nano_usd=story.spent_nano_usd - minus["nano"],
-                 unpriced_events=(story.unpriced_events or 0) - minus.get("unpriced", 0),
-                 warn_threshold=warn_threshold, overridden=overridden or bool(story.overrun_approved))
 
 
 def set_budget(session: Session, key: str, tokens: int | None, nano_usd: int | None,

@@ -7,34 +7,38 @@ Days are the team's (BUDGETBOT_TIMEZONE); models are grouped by their canonical 
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-from datetime import UTC, date, datetime
+from collections import defaultdict, namedtuple
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import table_of
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.events import RollupTotals
 from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
-from bot.upsert import BulkInsert, is_postgres
+from bot.upsert import BulkInsert, is_postgres, unnest_insert
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
 _RUN_SUMS = ("nano_usd", "tokens", "events", "tool_calls", "errors")
 
 
-def apply(session: Session, rows: list[dict], zone: ZoneInfo | None = None,
-          sign: int = 1) -> RollupTotals | None:
-    """Add freshly inserted ledger rows to the rollups. Returns the run and (day, agent) totals as the upserts
-    left them, so the ingest-time anomaly rules need no query of their own. `sign=-1` takes voided rows out
-    again (their runs are then recomputed from the ledger, and nothing is returned to judge)."""
-    if not rows:
-        return None
-    day_zone = team_zone(zone, session)
+@dataclass
+class RollupPlan:
+    """What a batch adds to the rollups: per (day, story, agent, family), per (day, agent), and per run."""
+
+    days: list[dict]
+    agents: list[dict]
+    runs: dict[str, dict]  # run_id -> the batch's part of the run (see _add_to_run)
+
+
+def plan(rows: list[dict], zone: ZoneInfo, sign: int = 1) -> RollupPlan:
+    """Sum ledger rows for the rollups (`sign=-1` for rows a void takes out)."""
     days: dict[tuple, list[int]] = {}
     agents: dict[tuple, list[int]] = {}
     runs: dict[str, dict] = {}
@@ -43,7 +47,7 @@ def apply(session: Session, rows: list[dict], zone: ZoneInfo | None = None,
         occurred = row["occurred_at"].astimezone(UTC)
         error = row["outcome"] == "error"
         tokens, nano, tools = row["input_tokens"] + row["output_tokens"], row["cost_nano_usd"], row["tool_calls"]
-        day, agent = team_day(occurred, day_zone), row["agent"] or ""
+        day, agent = team_day(occurred, zone), row["agent"] or ""
         sums = days.setdefault((day, row["story_key"] or "", agent, _family(row)), [0, 0, 0, 0, 0])
         sums[0] += sign * tokens
         sums[1] += sign * nano
@@ -56,12 +60,30 @@ def apply(session: Session, rows: list[dict], zone: ZoneInfo | None = None,
         per_agent[2] += sign
         if row["run_id"]:
             _add_to_run(runs, row, occurred, tokens, error)
-    _upsert_days(session, days)
-    agent_totals = _upsert_agent_days(session, agents)
-    if sign < 0:
-        rebuild_runs(session, sorted(runs))
+    # Sorted: one lock order for every writer.
+    return RollupPlan(
+        days=[{"day": day, "story_key": story, "agent": agent, "model": model, **dict(zip(_SUMS, sums, strict=True))}
+              for (day, story, agent, model), sums in sorted(days.items())],
+        agents=[{"day": day, "agent": agent, "tokens": t, "nano_usd": n, "events": e}
+                for (day, agent), (t, n, e) in sorted(agents.items())],
+        runs=runs)
+
+
+def apply(session: Session, rows: list[dict], zone: ZoneInfo | None = None,
+          sign: int = 1) -> RollupTotals | None:
+    """Add freshly inserted ledger rows to the rollups. Returns the run and (day, agent) totals as the upserts
+    left them, so the ingest-time anomaly rules need no query of their own. `sign=-1` takes voided rows out
+    again (their runs are then recomputed from the ledger, and nothing is returned to judge)."""
+    if not rows:
         return None
-    return RollupTotals(runs=_upsert_runs(session, runs), agent_days=agent_totals)
+    sums = plan(rows, team_zone(zone, session), sign)
+    _execute(session, statement("days", is_postgres(session)), sums.days)
+    agent_totals = [tuple(r) for r in _execute(session, statement("agents", is_postgres(session)), sums.agents)]
+    if sign < 0:
+        rebuild_runs(session, sorted(sums.runs))
+        return None
+    runs = run_values(sums.runs, stored_runs(session, sums.runs))
+    return RollupTotals(runs=settle_runs(session, runs, _upsert_runs(session, runs)), agent_days=agent_totals)
 
 
 def _family(row: dict) -> str:
@@ -94,29 +116,64 @@ def streaks(previous_since_ok: int, previous_max: int, outcomes: list[bool]) -> 
     return since_ok, longest
 
 
-def _upsert_days(session: Session, days: dict[tuple, list[int]]) -> None:
-    values = [{"day": day, "story_key": story, "agent": agent, "model": model, **dict(zip(_SUMS, sums, strict=True))}
-              for (day, story, agent, model), sums in sorted(days.items())]  # one lock order for all writers
-    _execute(session, _statement(session, "days"), values)
+def stored_runs(session: Session, runs: dict[str, dict]) -> dict[str, tuple]:
+    """The stored (errors_since_ok, max_error_streak, last_event_at, events) of the batch's runs. Read without a
+    lock: `settle_runs` checks after the upsert (which holds the row lock) that nobody wrote in between."""
+    if not runs:
+        return {}
+    return {r.run_id: (r.errors_since_ok, r.max_error_streak, _aware(r.last_event_at), r.events)
+            for r in session.execute(select(RunStat.run_id, RunStat.errors_since_ok, RunStat.max_error_streak,
+                                            RunStat.last_event_at, RunStat.events)
+                                     .where(RunStat.run_id.in_(sorted(runs))))}
 
 
-def _upsert_agent_days(session: Session, agents: dict[tuple, list[int]]) -> list[tuple[date, str, int]]:
-    """Add to the (day, agent) totals; returns the new totals, so the share rule needs no query of its own."""
-    values = [{"day": day, "agent": agent, "tokens": t, "nano_usd": n, "events": e}
-              for (day, agent), (t, n, e) in sorted(agents.items())]
-    return [tuple(r) for r in _execute(session, _statement(session, "agents"), values)]
+@dataclass(frozen=True)
+class RunValues:
+    rows: list[dict]  # the upsert's rows, in run_id order
+    expected_events: dict[str, int]  # each run's event count after the upsert, if nobody else wrote meanwhile
+    recount: set[str]  # runs whose streaks must be recounted from the ledger after the upsert
 
 
-def _lock_runs(session: Session, run_ids: list[str]) -> None:
-    """Writers of one run take turns (PostgreSQL): the streak read below must include every committed batch.
-    A row lock cannot do it for a run that has no row yet (two first batches would both start from 0), so a
-    transaction-level advisory lock per run, taken in run_id order (no deadlock), released at commit."""
-    if not is_postgres(session) or not run_ids:
-        return
-    keys = [int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big", signed=True)
-            for run_id in run_ids]
-    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))  # evaluated left to right
-    session.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
+def run_values(runs: dict[str, dict], stored: dict[str, tuple]) -> RunValues:
+    """The upsert rows of the batch's runs: streaks continued from the stored row when the batch comes after it
+    in time; a batch that arrived out of time order is recounted from the ledger once it is in (settle_runs)."""
+    rows, expected, recount = [], {}, set()
+    for run_id in sorted(runs):
+        run = runs[run_id]
+        known = stored.get(run_id)
+        if known is not None and run["first"] <= known[2]:
+            recount.add(run_id)
+        since_ok, longest = streaks(known[0] if known else 0, known[1] if known else 0, run["outcomes"])
+        expected[run_id] = (known[3] if known else 0) + run["events"]
+        rows.append({"run_id": run_id, "story_key": run["story"], "agent": run["agent"], "model": run["model"],
+                     "first_event_at": run["first"], "last_event_at": run["last"],
+                     **{name: run[name] for name in _RUN_SUMS},
+                     "errors_since_ok": since_ok, "max_error_streak": longest})
+    return RunValues(rows, expected, recount)
+
+
+# The runs' rows as the ledger hands them on: named tuples, so a recount can replace its streaks.
+RunRow = namedtuple("RunRow", [column.name for column in table_of(RunStat).c])  # type: ignore[misc]
+
+
+def settle_runs(session: Session, values: RunValues, upserted: list) -> list:
+    """Optimistic concurrency for the streaks: a run whose count is not what this batch expected (another batch
+    wrote it between our read and our upsert) or that arrived out of time order gets its streaks recounted from
+    the ledger. The upsert holds the run's row lock, so every other batch of it has committed by now or waits
+    for us: the recount sees them all. Returns the runs' rows as they now stand."""
+    settled = []
+    for row in map(_run_row, upserted):
+        if row.run_id in values.recount or row.events != values.expected_events[row.run_id]:
+            since_ok, longest = ledger_streaks(session, row.run_id)
+            session.execute(update(RunStat).where(RunStat.run_id == row.run_id)
+                            .values(errors_since_ok=since_ok, max_error_streak=longest))
+            row = row._replace(errors_since_ok=since_ok, max_error_streak=longest)
+        settled.append(row)
+    return settled
+
+
+def _run_row(row) -> RunRow:
+    return row if isinstance(row, RunRow) else RunRow(**row._mapping)
 
 
 def ledger_streaks(session: Session, run_id: str) -> tuple[int, int]:
@@ -126,48 +183,21 @@ def ledger_streaks(session: Session, run_id: str) -> tuple[int, int]:
     return streaks(0, 0, [outcome == "error" for outcome in outcomes])
 
 
-def _upsert_runs(session: Session, runs: dict[str, dict]) -> list:
-    """Add to each run's totals; returns the runs' rows as they now stand."""
-    if not runs:
+def _upsert_runs(session: Session, values: RunValues) -> list:
+    if not values.rows:
         return []
-    _lock_runs(session, sorted(runs))
-    known = {r.run_id: (r.errors_since_ok, r.max_error_streak, _aware(r.last_event_at)) for r in session.execute(
-        select(RunStat.run_id, RunStat.errors_since_ok, RunStat.max_error_streak, RunStat.last_event_at)
-        .where(RunStat.run_id.in_(sorted(runs))))}
-    values = []
-    for run_id in sorted(runs):
-        run = runs[run_id]
-        stored = known.get(run_id)
-        if stored is None or run["first"] > stored[2]:
-            since_ok, longest = streaks(stored[0] if stored else 0, stored[1] if stored else 0, run["outcomes"])
-        else:  # arrived out of time order: the streak is recounted from the ledger (this batch included)
-            since_ok, longest = ledger_streaks(session, run_id)
-        values.append({"run_id": run_id, "story_key": run["story"], "agent": run["agent"], "model": run["model"],
-                       "first_event_at": run["first"], "last_event_at": run["last"],
-                       **{name: run[name] for name in _RUN_SUMS},
-                       "errors_since_ok": since_ok, "max_error_streak": longest})
-    return list(_execute(session, _statement(session, "runs"), values))
+    return list(_execute(session, statement("runs", is_postgres(session)), values.rows))
 
 
-# Built once per backend: constructing these upserts cost more than running them for a one-event batch.
-_STATEMENTS: dict[tuple[str, bool], object] = {}
-
-
-def _statement(session: Session, name: str):
-    key = (name, is_postgres(session))
-    if key not in _STATEMENTS:
-        _STATEMENTS[key] = _BUILDERS[name](_insert_all_columns(*key))
-    return _STATEMENTS[key]
-
-
-def _insert_all_columns(name: str, postgres: bool):
-    """INSERT of whole rows: an executemany on SQLite; on PostgreSQL one array per column, unnested server-side
-    (as in `bot.upsert`), so a batch is one short statement."""
-    table = table_of({"days": UsageDay, "agents": AgentDay, "runs": RunStat}[name])
-    if not postgres:
-        return sqlite.insert(table)
-    arrays = [func.unnest(bindparam(c.name, type_=postgresql.ARRAY(c.type))) for c in table.c]
-    return postgresql.insert(table).from_select([c.name for c in table.c], select(*arrays))
+@cache
+def statement(name: str, postgres: bool):
+    """The upsert of rollup `name` (days, agents, runs), built once per backend: constructing it cost more than
+    running it for a one-event batch. On PostgreSQL the rows travel as one array per column, unnested
+    server-side, so a batch is one short statement whatever its size."""
+    table, columns, build = UPSERTS[name]
+    if postgres:
+        return build(unnest_insert(table, columns))
+    return build(sqlite.insert(table))
 
 
 def _execute(session: Session, stmt, rows: list[dict]):
@@ -206,7 +236,13 @@ def _runs_upsert(insert):
     }).returning(*RunStat.__table__.c)
 
 
-_BUILDERS = {"days": _days_upsert, "agents": _agents_upsert, "runs": _runs_upsert}
+def _upsert(table, build) -> tuple:
+    return table_of(table), [column.name for column in table_of(table).c], build
+
+
+# name -> (table, the columns a batch provides, the upsert built on an INSERT of those columns)
+UPSERTS = {"days": _upsert(UsageDay, _days_upsert), "agents": _upsert(AgentDay, _agents_upsert),
+           "runs": _upsert(RunStat, _runs_upsert)}
 
 
 def rebuild(session: Session, zone: str | ZoneInfo | None = None) -> dict[str, int]:
@@ -247,7 +283,6 @@ def rebuild_runs(session: Session, run_ids: list[str] | None = None) -> int:
         return 0
     where = [UsageEvent.run_id.is_not(None), counted()]
     if run_ids is not None:
-        _lock_runs(session, run_ids)
         where.append(UsageEvent.run_id.in_(run_ids))
     session.execute(delete(RunStat).where(RunStat.run_id.in_(run_ids)) if run_ids is not None else delete(RunStat))
     runs: dict[str, dict] = {}
@@ -260,7 +295,7 @@ def rebuild_runs(session: Session, run_ids: list[str] | None = None) -> int:
         row = {"run_id": run_id, "story_key": story_key, "agent": agent_name, "model": model,
                "cost_nano_usd": cost, "tool_calls": calls}
         _add_to_run(runs, row, _aware(occurred), row_tokens, outcome == "error")
-    _upsert_runs(session, runs)
+    _upsert_runs(session, run_values(runs, {}))  # the rows were deleted above: every run starts from nothing
     return len(runs)
 
 

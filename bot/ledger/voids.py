@@ -33,7 +33,7 @@ class Voided:
 def void_event(session: Session, event_id: str, by: str, reason: str, warn_threshold: Decimal,
                zone=None) -> Voided:
     """Take EVENT_ID out of every total (the event row stays in the ledger; the void is its audit)."""
-    from bot.ledger.ingest import apply_totals  # late: ingest re-exports the rebuild, which imports days
+    from bot.ledger.totals import apply_totals
 
     event = session.scalar(select(UsageEvent).where(UsageEvent.event_id == event_id).with_for_update())
     if event is None:

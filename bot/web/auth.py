@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import time
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,6 +55,42 @@ def find_active_token(session: Session, secret: str) -> ApiToken | None:
     return token if token is not None and token.revoked_at is None else None
 
 
+class VerifiedTokens:
+    """Token hashes verified in the last `seconds`, with their names. An agent fleet sends a request per model
+    call; looking the token up each time was a transaction of its own (three round trips on PostgreSQL) in
+    front of every ingest and preflight. A revoked token is refused again once its entry is `seconds` old."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._verified: dict[str, tuple[str, float]] = {}
+
+    def name_of(self, secret: str) -> str | None:
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        cached = self._verified.get(digest)
+        if cached is not None and now - cached[1] < self.seconds:
+            return cached[0]
+        with get_db().read() as session:
+            token = find_active_token(session, secret)
+            name = token.name if token is not None else None
+        if name is None:
+            self._verified.pop(digest, None)
+            return None
+        if len(self._verified) >= self.size:  # bounded: a flood of distinct valid tokens cannot grow it
+            self._verified.clear()
+        self._verified[digest] = (name, now)
+        return name
+
+
+def verified_tokens() -> VerifiedTokens:
+    tokens = current_app.extensions.get("budgetbot.tokens")
+    if tokens is None:
+        tokens = current_app.extensions["budgetbot.tokens"] = VerifiedTokens(
+            current_app.config["SETTINGS"].token_cache_seconds)
+    return tokens
+
+
 def require_token(view):
     """Reject the request with 401 JSON unless it carries `Authorization: Bearer <active token>`."""
 
@@ -62,11 +99,10 @@ def require_token(view):
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-        with get_db().session_factory() as session:
-            token = find_active_token(session, secret.strip())
-        if token is None:
+        name = verified_tokens().name_of(secret.strip())
+        if name is None:
             return _unauthorized("invalid or revoked token")
-        g.api_token_name = token.name
+        g.api_token_name = name
         return view(*args, **kwargs)
 
     return wrapper
