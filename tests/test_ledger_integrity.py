@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from bot.app_pricer import get_pricer
 from bot.ledger.ingest import ingest, rebuild
-from bot.ledger.tables import Story, StoryDay, UsageEvent
+from bot.ledger.rollups import rebuild_runs
+from bot.ledger.tables import RunStat, Story, StoryDay, UsageEvent
 from bot.ledger.usage_shapes import parse_usage_body
 
 MODELS = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "unknown-local-model"]
@@ -114,3 +115,47 @@ def test_eight_concurrent_writers_with_overlapping_batches(app, db):
         ledger = {k: v for k, v in ledger_sums(session).items() if k}
         assert story_sums(session) == ledger
         assert day_sums(session) == ledger
+
+
+def run_rows(session) -> list[tuple]:
+    return sorted((r.run_id, r.events, r.tokens, r.errors, r.errors_since_ok, r.max_error_streak)
+                  for r in session.scalars(select(RunStat)))
+
+
+@pytest.mark.skipif(not os.environ.get("BUDGETBOT_TEST_DATABASE_URL"), reason="concurrent writers need PostgreSQL")
+def test_concurrent_batches_of_the_same_runs_keep_exact_error_streaks(app, db):
+    """Streaks continue from the stored run row; a batch that another one overtook between its read and its
+    write (or that arrived out of time order) is recounted from the ledger, so the totals equal a rebuild."""
+    rng = random.Random(7)
+    batches = []
+    for batch in range(96):
+        events = []
+        for n in range(rng.randrange(1, 6)):
+            minute = batch * 10 + n  # in time order, but eight writers race: reads go stale, some arrive late
+            events.append({"event_id": f"run-ev-{batch}-{n}", "story": "PROJ-1", "model": "gpt-4o",
+                           "run_id": f"run-{rng.randrange(3)}", "agent": "coder",
+                           "occurred_at": f"2026-11-02T{minute // 60:02d}:{minute % 60:02d}:00Z",
+                           "outcome": rng.choice(["ok", "error", "error"]), "input_tokens": 10, "output_tokens": 1})
+        batches.append(events)
+    errors: list[BaseException] = []
+
+    def writer(mine):
+        try:
+            ingest_all(app, db, mine)
+        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(batches[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.session_factory() as session:
+        live = run_rows(session)
+    with db.transaction() as session:
+        rebuild_runs(session)
+    with db.session_factory() as session:
+        assert run_rows(session) == live
+    assert sum(row[1] for row in live) == sum(len(batch) for batch in batches)
+    assert any(row[5] >= 2 for row in live)  # streaks were at stake

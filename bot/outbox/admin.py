@@ -19,11 +19,13 @@ STATES = ("pending", "sending", "done", "dead")
 def health_detail(session: Session, now: datetime | None = None) -> dict:
     """Outbox depth (rows not yet sent), dead rows, and how long the oldest unsent row has waited."""
     now = now or utcnow()
-    counts = dict(session.execute(
-        select(OutboxRow.state, func.count()).where(OutboxRow.state.in_(("pending", "sending", "dead")))
-        .group_by(OutboxRow.state)).all())
-    oldest = session.scalar(select(func.min(OutboxRow.created_at))
-                            .where(OutboxRow.state.in_(("pending", "sending"))))
+    counts, oldest = {}, None
+    for state, count, first in session.execute(  # one query: /healthz is polled
+            select(OutboxRow.state, func.count(), func.min(OutboxRow.created_at))
+            .where(OutboxRow.state.in_(("pending", "sending", "dead"))).group_by(OutboxRow.state)):
+        counts[state] = count
+        if state != "dead" and first is not None:
+            oldest = first if oldest is None else min(oldest, first)
     detail: dict[str, object] = {
         "depth": counts.get("pending", 0) + counts.get("sending", 0),
         "pending": counts.get("pending", 0),
