@@ -1,21 +1,21 @@
 """Multi-row INSERT (… ON CONFLICT) that is fast on both backends.
 
-SQLite takes an executemany. On PostgreSQL, SQLAlchemy's multi-VALUES form binds one parameter per
-cell; psycopg then re-parses that 20,000-placeholder statement on every batch (it only caches queries
-under 4 KiB), which cost more than the insert itself. So on PostgreSQL each column travels as one
-array and the rows are rebuilt server-side with unnest(): one short, cacheable statement per batch.
-Small batches (a single-event request) keep the plain form, which plans faster.
+SQLite takes an executemany. On PostgreSQL a batch travels as ONE parameter: its rows as a JSON array,
+turned back into typed rows server-side by `json_to_recordset`. SQLAlchemy's multi-VALUES form binds one
+parameter per cell (psycopg re-parses a 20,000-placeholder statement on every batch); one array per column
+costs a Python-level dump of every element and a statement too long for psycopg's query cache. One JSON
+text is encoded by the C encoder, parsed by the server in C, and keeps the statement short and constant
+whatever the batch size, so psycopg prepares it.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Table, Text, bindparam, cast, func, select
+from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-
-SMALL_BATCH = 20
 
 
 def is_postgres(session: Session) -> bool:
@@ -27,6 +27,34 @@ def dialect_insert(session: Session, table):
     return (postgresql if is_postgres(session) else sqlite).insert(table)
 
 
+def json_insert(table: Table, names: list[str], param: str = "rows", where=None):
+    """PostgreSQL: INSERT INTO table (names) SELECT … FROM json_to_recordset(:param) — the rows of a batch as one
+    JSON parameter (`json_rows`). Every inserted column comes from the batch (Python-side column defaults are
+    not added; the server's apply); `where` filters the whole batch."""
+    rows = json_select(table, names, param)
+    return postgresql.insert(table).from_select(names, rows if where is None else rows.where(where),
+                                                include_defaults=False)
+
+
+def json_select(table: Table, names: list[str], param: str):
+    """SELECT names FROM json_to_recordset(:param) AS (name type, …), typed as `table`'s columns."""
+    records = (func.json_to_recordset(cast(bindparam(param, type_=Text), JSON))
+               .table_valued(*(column(name, table.c[name].type) for name in names))
+               .render_derived(with_types=True))
+    return select(*(records.c[name] for name in names))
+
+
+def json_rows(rows: list[dict]) -> str:
+    """The JSON text of a batch for `json_insert` (a key that is not a column is ignored by the server)."""
+    return json.dumps(rows, default=_iso, separators=(",", ":"))
+
+
+def _iso(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()  # the ledger's datetimes are UTC-aware: the offset travels with them
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class BulkInsert:
     """`.stmt` is a dialect INSERT (add .on_conflict_…/.returning as usual); run it with `.execute(session)`."""
 
@@ -34,48 +62,14 @@ class BulkInsert:
         if not rows:
             raise ValueError("no rows to insert")
         self.rows = rows
-        # A handful of rows binds few parameters; unnest() only pays off for big batches.
-        self.unnest = is_postgres(session) and len(rows) > SMALL_BATCH
-        if not self.unnest:
-            self.stmt = dialect_insert(session, table)
-            return
-        names = [c.name for c in table.c if c.name in rows[0]]
-        self.stmt = unnest_insert(table, names)
-        self.params = array_params(table, rows, names, "")
+        self.postgres = is_postgres(session)
+        if self.postgres:
+            self.stmt = json_insert(table, [c.name for c in table.c if c.name in rows[0]])
+        else:
+            self.stmt = sqlite.insert(table)
 
     def execute(self, session: Session, stmt=None):
         stmt = self.stmt if stmt is None else stmt
-        return session.execute(stmt, self.params) if self.unnest else session.execute(stmt, self.rows)
-
-
-def unnest_insert(table: Table, names: list[str], prefix: str = "", where=None):
-    """INSERT INTO table (names) SELECT unnest(…) …: see `unnest_select`. The batch gives every column it inserts
-    (Python-side column defaults are not added: the server's apply), `where` filters the whole batch."""
-    rows = unnest_select(table, names, prefix)
-    return postgresql.insert(table).from_select(names, rows if where is None else rows.where(where),
-                                                include_defaults=False)
-
-
-def unnest_select(table: Table, names: list[str], prefix: str):
-    """SELECT unnest(:prefix_col) … for `names` of `table`: the rows of an INSERT … SELECT shipped as one array per
-    column (PostgreSQL). Its text does not depend on the number of rows, so psycopg prepares it once; the bind
-    names carry `prefix`, so several of these can share one statement (the ledger's one-statement write)."""
-    columns = [table.c[name] for name in names]
-    return select(*(_unnest_column(column, f"{prefix}{column.name}") for column in columns))
-
-
-def _unnest_column(column, name: str):
-    if isinstance(column.type, JSON):  # no json[] type: ship text, cast back per row
-        return cast(func.unnest(bindparam(name, type_=postgresql.ARRAY(Text))), column.type)
-    return func.unnest(bindparam(name, type_=postgresql.ARRAY(column.type)))
-
-
-def array_params(table: Table, rows: list[dict], names: list[str], prefix: str) -> dict[str, list]:
-    """The bind values of `unnest_select(table, names, prefix)` for `rows`."""
-    params = {}
-    for name in names:
-        values = [row[name] for row in rows]
-        if isinstance(table.c[name].type, JSON):
-            values = [json.dumps(value) for value in values]
-        params[f"{prefix}{name}"] = values
-    return params
+        if self.postgres:
+            return session.execute(stmt, {"rows": json_rows(self.rows)})
+        return session.execute(stmt, self.rows)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import table_of, utcnow
@@ -21,7 +23,7 @@ from bot.ledger.pricing import Pricer
 from bot.ledger.tables import Story, UsageEvent
 from bot.ledger.totals import apply_totals, judge_story
 from bot.ledger.usage_shapes import UsageEventIn
-from bot.upsert import BulkInsert, is_postgres
+from bot.upsert import is_postgres
 
 
 class EventConflict(ValueError):
@@ -95,14 +97,17 @@ def ingest(session: Session, events: list[UsageEventIn], pricer: Pricer, warn_th
 
 
 def _insert(session: Session, rows: list[dict]) -> set[str]:
-    """Insert the rows that are new; returns their event_ids."""
+    """Insert the rows that are new (SQLite: an executemany); returns their event_ids."""
     if not rows:
         return set()
-    # Core, not ORM, insert: the ledger is append-only and this is the hot path.
+    return set(session.execute(_insert_statement(), rows).scalars())
+
+
+@cache
+def _insert_statement():
+    # Core, not ORM, and built once: the ledger is append-only and this is the hot path.
     table = table_of(UsageEvent)
-    bulk = BulkInsert(session, table, rows)
-    stmt = bulk.stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
-    return set(bulk.execute(session, stmt).scalars())
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
 
 
 def _row(event: UsageEventIn, digest: str, pricer: Pricer, now: datetime) -> dict:

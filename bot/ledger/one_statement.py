@@ -33,13 +33,14 @@ from bot.db import UTCDateTime, table_of
 from bot.ledger import rollups, totals
 from bot.ledger.events import RollupTotals, StoryChange
 from bot.ledger.tables import RunStat, Story, StoryView, UsageEvent
-from bot.upsert import array_params, unnest_insert
+from bot.upsert import json_insert, json_rows
 
 # The ledger's columns a batch provides (all but the surrogate id).
 EVENT_COLUMNS = [column.name for column in table_of(UsageEvent).c if column.name != "id"]
-# (name of the CTE, module, upsert name, bind prefix, returns rows)
-_PARTS = (("st", totals, "stories", "st_"), ("sd", totals, "days", "sd_"), ("ud", rollups, "days", "ud_"),
-          ("ad", rollups, "agents", "ad_"), ("rn", rollups, "runs", "rn_"))
+# (name of the CTE and of its JSON parameter, module, upsert name), in the order the general path writes them:
+# one lock order for every writer.
+_PARTS = (("st", totals, "stories"), ("sd", totals, "days"), ("ud", rollups, "days"), ("ad", rollups, "agents"),
+          ("rn", rollups, "runs"))
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,9 @@ def write(session: Session, rows: list[dict], warn_threshold: Decimal, zone: Zon
     stories = totals.story_deltas(rows, zone)
     sums = rollups.plan(rows, zone)
     runs = rollups.run_values(sums.runs, rollups.stored_runs(session, sums.runs))
-    params: dict[str, Any] = {"expected": len(rows), **array_params(table_of(UsageEvent), rows, EVENT_COLUMNS, "ev_")}
-    for _, module, name, prefix in _PARTS:
-        table, columns, _ = module.UPSERTS[name]
-        params.update(array_params(table, _part_rows(name, module, stories, sums, runs), columns, prefix))
+    params: dict[str, Any] = {"expected": len(rows), "ev": json_rows(rows)}
+    for part, module, name in _PARTS:
+        params[part] = json_rows(_part_rows(name, module, stories, sums, runs))
     inserted, whole, story_rows, agent_rows, run_rows = session.execute(_statement(), params).one()
     if not whole:
         return Written(set(inserted or ()), None, None)
@@ -79,14 +79,14 @@ def _part_rows(name: str, module, stories: totals.StoryDeltas, sums: rollups.Rol
 @cache
 def _statement():
     events = table_of(UsageEvent)
-    ins = (unnest_insert(events, EVENT_COLUMNS, "ev_").on_conflict_do_nothing(index_elements=["event_id"])
+    ins = (json_insert(events, EVENT_COLUMNS, "ev").on_conflict_do_nothing(index_elements=["event_id"])
            .returning(events.c.event_id).cte("ins"))
     whole = select((func.count() == bindparam("expected")).label("ok")).select_from(ins).cte("whole")
     guard = select(whole.c.ok).scalar_subquery()
     ctes = {}
-    for cte_name, module, name, prefix in _PARTS:
+    for part, module, name in _PARTS:
         table, columns, build = module.UPSERTS[name]
-        ctes[cte_name] = build(unnest_insert(table, columns, prefix, where=guard)).cte(cte_name)
+        ctes[part] = build(json_insert(table, columns, part, where=guard)).cte(part)
     return select(
         select(func.array_agg(ins.c.event_id)).scalar_subquery(),
         guard,

@@ -14,15 +14,15 @@ from functools import cache
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import table_of
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.events import RollupTotals
 from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
-from bot.upsert import BulkInsert, is_postgres, unnest_insert
+from bot.upsert import BulkInsert, is_postgres, json_insert, json_rows
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
 _RUN_SUMS = ("nano_usd", "tokens", "events", "tool_calls", "errors")
@@ -121,10 +121,19 @@ def stored_runs(session: Session, runs: dict[str, dict]) -> dict[str, tuple]:
     lock: `settle_runs` checks after the upsert (which holds the row lock) that nobody wrote in between."""
     if not runs:
         return {}
+    postgres = is_postgres(session)
+    ids = sorted(runs)
     return {r.run_id: (r.errors_since_ok, r.max_error_streak, _aware(r.last_event_at), r.events)
-            for r in session.execute(select(RunStat.run_id, RunStat.errors_since_ok, RunStat.max_error_streak,
-                                            RunStat.last_event_at, RunStat.events)
-                                     .where(RunStat.run_id.in_(sorted(runs))))}
+            for r in session.execute(_stored_runs(postgres), {"ids": ids})}
+
+
+@cache
+def _stored_runs(postgres: bool):
+    # Built once. PostgreSQL takes the ids as one array (= ANY): an expanding IN is re-rendered on every call.
+    c = table_of(RunStat).c
+    ids = (c.run_id == func.any(bindparam("ids", type_=postgresql.ARRAY(c.run_id.type))) if postgres
+           else c.run_id.in_(bindparam("ids", expanding=True)))
+    return select(c.run_id, c.errors_since_ok, c.max_error_streak, c.last_event_at, c.events).where(ids)
 
 
 @dataclass(frozen=True)
@@ -192,17 +201,17 @@ def _upsert_runs(session: Session, values: RunValues) -> list:
 @cache
 def statement(name: str, postgres: bool):
     """The upsert of rollup `name` (days, agents, runs), built once per backend: constructing it cost more than
-    running it for a one-event batch. On PostgreSQL the rows travel as one array per column, unnested
-    server-side, so a batch is one short statement whatever its size."""
+    running it for a one-event batch. On PostgreSQL the rows travel as one JSON parameter
+    (`bot.upsert.json_insert`), so a batch is one short statement whatever its size."""
     table, columns, build = UPSERTS[name]
     if postgres:
-        return build(unnest_insert(table, columns))
+        return build(json_insert(table, columns))
     return build(sqlite.insert(table))
 
 
 def _execute(session: Session, stmt, rows: list[dict]):
     if is_postgres(session):
-        return session.execute(stmt, {name: [row[name] for row in rows] for name in rows[0]})
+        return session.execute(stmt, {"rows": json_rows(rows)})
     return session.execute(stmt, rows)
 
 

@@ -26,7 +26,7 @@ from bot.ledger.days import team_day
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.tables import Story, StoryDay, StoryView
-from bot.upsert import is_postgres, unnest_insert
+from bot.upsert import is_postgres, json_insert, json_rows
 
 STORY_COLUMNS = ["key", "project", "spent_tokens", "spent_nano_usd", "events", "unpriced_events",
                  "first_event_at", "last_event_at", "updated_at", "deleted"]
@@ -107,18 +107,16 @@ def judge_story(story: StoryView, warn_threshold: Decimal, minus: dict | None = 
 
 
 def _params(rows: list[dict], postgres: bool):
-    if not postgres:
-        return rows  # an executemany
-    return {name: [row[name] for row in rows] for name in rows[0]}
+    return {"rows": json_rows(rows)} if postgres else rows  # one JSON parameter, or an executemany
 
 
 @cache
 def statement(name: str, postgres: bool):
     """The upsert adding story (`stories`) or story-day (`days`) deltas, built once: building it per request
-    cost more than running it. On PostgreSQL the rows travel as one array per column."""
+    cost more than running it. On PostgreSQL the rows travel as one JSON parameter (`bot.upsert.json_insert`)."""
     table, columns, build = UPSERTS[name]
     if postgres:
-        return build(unnest_insert(table, columns))
+        return build(json_insert(table, columns))
     return build(sqlite.insert(table))
 
 
