@@ -38,7 +38,7 @@ def list_breakers():
         return error(400, "invalid_parameter", "all must be true or false",
                      errors=[{"path": "all", "message": "not a boolean"}])
     include_cleared = raw == "true"
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         rows = store.listing(session, include_cleared)
         return jsonify(breakers=[store.as_json(b) for b in rows])
 

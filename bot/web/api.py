@@ -104,7 +104,7 @@ def list_stories():
                      errors=[{"path": "project", "message": "longer than 32 characters"}])
     if project := request.args.get("project"):
         query = query.where(Story.project == project.upper())
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         rows = [story_summary(s, settings().warn_threshold) for s in session.scalars(query)]
     if wanted:
         rows = [r for r in rows if r["status"] == wanted]
@@ -115,7 +115,7 @@ def list_stories():
 @require_token
 def get_story(key: str):
     key = _story_key(key)
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         story = session.get(Story, key)
         if story is None:
             return error(404, "not_found", f"no budget or spend recorded for {key} yet")
