@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask import Flask, jsonify, request  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+from flask import Flask, jsonify, request
+from sqlalchemy import insert
 
-from bot.db import make_engine  # noqa: E402
-from bot.ledger.tables import UsageEvent  # noqa: E402
+from bot.db import make_engine
+from bot.ledger.tables import UsageEvent
 
 
 def create_app(url: str | None = None) -> Flask:

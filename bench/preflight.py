@@ -10,10 +10,8 @@ baseline measured in the same run, interleaved, repeated (min and median of the 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from ingest import served  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from bot.all_tables import metadata  # noqa: E402
@@ -36,7 +36,7 @@ from bot.guardrails.shapes import PreflightIn  # noqa: E402
 from bot.ledger.tables import AgentDay, RunStat, Story, UsageEvent  # noqa: E402
 from bot.web.auth import create_token  # noqa: E402
 
-STORIES, AGENTS, RUN_EVENTS = 500, 8, 50
+STORIES, AGENTS, RUN_EVENTS = 500, 8, 5000  # every run is a long one: 5,000 calls
 POLICY = "[run]\nmax_tokens = 10_000_000\nmax_tool_calls = 100_000\n[day]\nmax_usd = 100000\n" \
          "[org_day]\nmax_calls = 100000000\n[month]\nbudget_usd = 100000000\n"
 
@@ -134,60 +134,94 @@ def report(title: str, results: dict[str, list[tuple[float, float]]], target_ms:
 
 
 def over_http(url: str, env: dict, rows: int, rounds: int, calls: int, clients: int = 8) -> dict:
-    port = 8000 + random.randrange(1000, 9000)
-    server = subprocess.Popen([str(Path(sys.executable).parent / "budgetbot"), "serve", "--port", str(port)], cwd=ROOT,
-                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # a loaded machine can take a while to import and start the server
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("the server did not start within 60 s")
-        token = env["BENCH_TOKEN"]
-        runs = rows // RUN_EVENTS
+    """p50/p99 of preflight over loopback against the Procfile's waitress, `clients` at a time, vs GET /healthz."""
+    with served("bot.app:create_app", url, ROOT, env) as base:
+        return _over_http(base, env, rows, rounds, calls, clients)
 
-        def preflight() -> None:
+
+def _over_http(base: str, env: dict, rows: int, rounds: int, calls: int, clients: int) -> dict:
+    token = env["BENCH_TOKEN"]
+    runs = rows // RUN_EVENTS
+
+    def preflight() -> None:
+        n = random.randrange(STORIES)
+        body = (f'{{"story": "PROJ-{n + 1}", "agent": "agent-{n % AGENTS}", '
+                f'"run_id": "run-{random.randrange(runs)}"}}').encode()
+        req = urllib.request.Request(base + "/api/v1/preflight", data=body, method="POST", headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def health() -> None:
+        urllib.request.urlopen(base + "/healthz", timeout=10).read()
+
+    results: dict[str, list[tuple[float, float]]] = {"baseline: GET /healthz": [],
+                                                     "POST /api/v1/preflight": []}
+    fns = dict(zip(results, (health, preflight), strict=True))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            timings: list[float] = []
+            lock = threading.Lock()
+
+            def client(fn=fn, timings=timings, lock=lock) -> None:
+                mine = []
+                for _ in range(calls // clients):
+                    begin = time.perf_counter()
+                    fn()
+                    mine.append(time.perf_counter() - begin)
+                with lock:
+                    timings.extend(mine)
+
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            results[name].append(quantiles(timings))
+    return results
+
+
+def _worker(url: str, policy: str, rows: int, seconds: float, start_at: float, answers) -> None:
+    """One server process's worth of preflights (in-process, no HTTP), as many as fit in `seconds`."""
+    app = create_app({"database_url": url, "log_level": "WARNING", "policy_file": policy})
+    db, settings, policy_now = get_db(app), app.config["SETTINGS"], current_policy(app)
+    runs = rows // RUN_EVENTS
+    with app.app_context():
+        run_preflight(db, PreflightIn(agent="agent-0"), settings, policy_now)  # connected, statements built
+        while time.time() < start_at:
+            time.sleep(0.001)
+        done, stop = 0, start_at + seconds
+        while time.time() < stop:
             n = random.randrange(STORIES)
-            body = (f'{{"story": "PROJ-{n + 1}", "agent": "agent-{n % AGENTS}", '
-                    f'"run_id": "run-{random.randrange(runs)}"}}').encode()
-            req = urllib.request.Request(base + "/api/v1/preflight", data=body, method="POST", headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            urllib.request.urlopen(req, timeout=10).read()
+            run_preflight(db, PreflightIn(story=f"PROJ-{n + 1}", agent=f"agent-{n % AGENTS}",
+                                          run_id=f"run-{random.randrange(runs)}"), settings, policy_now)
+            done += 1
+    answers.put(done)
 
-        def health() -> None:
-            urllib.request.urlopen(base + "/healthz", timeout=10).read()
 
-        results: dict[str, list[tuple[float, float]]] = {"baseline: GET /healthz (SELECT 1)": [],
-                                                         "POST /api/v1/preflight": []}
-        fns = dict(zip(results, (health, preflight), strict=True))
-        for _ in range(rounds):
-            for name, fn in fns.items():
-                timings: list[float] = []
-                lock = threading.Lock()
+def scaling(url: str, policy: Path, rows: int, rounds: int, seconds: float) -> None:
+    """Preflights/s of two worker processes vs one (the Procfile runs one web process per core): reads must not
+    take the database's write lock, or the second process only waits."""
+    import multiprocessing
 
-                def client(fn=fn, timings=timings, lock=lock) -> None:
-                    mine = []
-                    for _ in range(calls // clients):
-                        begin = time.perf_counter()
-                        fn()
-                        mine.append(time.perf_counter() - begin)
-                    with lock:
-                        timings.extend(mine)
-
-                threads = [threading.Thread(target=client) for _ in range(clients)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                results[name].append(quantiles(timings))
-        return results
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    context = multiprocessing.get_context("spawn")
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for round_ in range(rounds):
+        for count in ((1, 2) if round_ % 2 == 0 else (2, 1)):
+            answers = context.Queue()
+            start_at = time.time() + 8  # every process imported and connected before the clock starts
+            processes = [context.Process(target=_worker, args=(url, str(policy), rows, seconds, start_at, answers))
+                         for _ in range(count)]
+            for process in processes:
+                process.start()
+            total = sum(answers.get(timeout=120) for _ in processes)
+            for process in processes:
+                process.join()
+            rates[count].append(total / seconds)
+    ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
+    print(f"\nworker processes, {rounds} rounds x {seconds:g} s, interleaved")
+    print(f"  1 worker : {statistics.median(rates[1]):,.0f} preflights/s (median)")
+    print(f"  2 workers: {statistics.median(rates[2]):,.0f} preflights/s (median)")
+    print(f"  2 workers / 1: min {min(ratios):.2f}x / median {statistics.median(ratios):.2f}x   target >= 1.6x")
 
 
 def main() -> None:
@@ -197,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--scaling-seconds", type=float, default=5.0, help="per measurement of 1 vs 2 workers")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench-preflight-")
     url = args.postgres or f"sqlite:///{folder}/bench.sqlite3"
@@ -222,6 +257,7 @@ def main() -> None:
                    "BUDGETBOT_POLICY_FILE": str(policy), "BENCH_TOKEN": token}
             report(f"loopback HTTP, 8 concurrent clients, {args.rounds} rounds x {args.calls} calls",
                    over_http(url, env, rows, args.rounds, args.calls), target_ms=10)
+    scaling(url, policy, done, args.rounds, args.scaling_seconds)
     get_db(app).dispose()
 
 
