@@ -3,14 +3,16 @@ little next to it (bench/outbox.py: target <= 10%)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import and_, bindparam, case, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningInsert as ReturningInsertT
 
 from bot.outbox.tables import OutboxRow
 
 TABLE = OutboxRow.__table__
+ReturningInsert = ReturningInsertT[int]
 COLUMNS = ("kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")
 
 
@@ -81,3 +83,42 @@ def _as_orm_row(session: Session, row_id: int, values: dict) -> OutboxRow:
     else:
         session.expire(row, ["updated_at"])
     return row
+
+
+# Rows one statement may carry: 8 parameters a row stays under both drivers' limit of ~32,700. A batch of
+# 1,000 events adds at most a few rows per story, so in practice every batch is one statement.
+MANY_PAGE = 4000
+_MANY: dict[tuple[str, bool], ReturningInsert] = {}
+
+
+def _many_statement(dialect, hasten: bool) -> ReturningInsert:
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    stmt = module.insert(TABLE)
+    set_ = {"payload": stmt.excluded.payload, "kind": stmt.excluded.kind, "updated_at": stmt.excluded.updated_at}
+    if hasten:
+        # A row due now pulls an untried pending row of its key forward; one that has been tried keeps its wait
+        # (a backoff or a rate limit's reset). See bot.integrations.github.checks.enqueue_check.
+        set_["next_attempt_at"] = case(
+            (and_(TABLE.c.attempts == 0, TABLE.c.next_attempt_at > stmt.excluded.next_attempt_at),
+             stmt.excluded.next_attempt_at), else_=TABLE.c.next_attempt_at)
+    return stmt.on_conflict_do_update(index_elements=[TABLE.c.coalesce_key], index_where=text("state = 'pending'"),
+                                      set_=set_).returning(TABLE.c.id)
+
+
+def upsert_rows(session: Session, rows: list[dict], hasten: bool = False) -> list[int]:
+    """`insert_row` for many rows in one multi-row statement (keys must be distinct: fold them first).
+    Returns the ids written. Objects of those rows already in the session are expired, so they read back
+    what the statement stored."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    stmt = _MANY.get((dialect.name, hasten))
+    if stmt is None:
+        stmt = _MANY[(dialect.name, hasten)] = _many_statement(dialect, hasten)
+    ids = list(session.execute(stmt, rows, execution_options={"insertmanyvalues_page_size": MANY_PAGE}).scalars())
+    mapper = OutboxRow.__mapper__
+    for row_id in ids:
+        existing = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+        if existing is not None:
+            session.expire(existing)
+    return ids
