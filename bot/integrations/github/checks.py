@@ -19,6 +19,7 @@ from bot.ledger.keys import find_keys
 from bot.ledger.read import breakdown, unpriced_models
 from bot.ledger.tables import Story, UsageEvent
 from bot.outbox import Outgoing, enqueue_many
+from bot.sql_sets import JsonSet, as_json
 from bot.web.dashboard_keys import signed_story_url
 
 CHECK_KIND = "github.check_run"
@@ -120,11 +121,14 @@ def _requeue_open_prs(session: Session, changes: list[hooks.StoryChange], refres
     keys = sorted({change.story.key for change in changes})
     flipped = {change.story.key for change in changes
                if refresh is None or change.crossed_over or change.came_back}
+    wanted = JsonSet.of(session, "keys")
     found = session.execute(
         select(GitHubPullRequest.repo_id, GitHubPullRequest.head_sha, GitHubPullRequest.repo_full_name,
                GitHubPullRequest.head_ref, GitHubPullRequest.installation_id, GitHubPullRequestStory.story_key)
-        .join(GitHubPullRequestStory, GitHubPullRequestStory.pull_request_id == GitHubPullRequest.id)
-        .where(GitHubPullRequestStory.story_key.in_(keys), GitHubPullRequest.state == "open")).all()
+        .select_from(wanted.table)
+        .join(GitHubPullRequestStory, GitHubPullRequestStory.story_key == wanted.value)
+        .join(GitHubPullRequest, GitHubPullRequest.id == GitHubPullRequestStory.pull_request_id)
+        .where(GitHubPullRequest.state == "open"), {"keys": as_json(keys)}).all()
     due_now: dict[tuple, Outgoing] = {}
     later: dict[tuple, Outgoing] = {}
     # One order for every writer (by repository and SHA), so concurrent batches lock the same keys in turn.

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import Row, select
+from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session
 
 from bot.integrations.jira.tables import JiraIssue
@@ -20,6 +20,7 @@ from bot.ledger.tables import StoryView, UsageEvent
 from bot.outbox import Outgoing, enqueue_many
 from bot.outbox.tables import OutboxRow
 from bot.reports.format import small_dollars, small_money
+from bot.sql_sets import JsonSet, as_json
 from bot.web.dashboard_keys import signed_story_url
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ def _pending_spend(session: Session, keys: list[str]) -> set[str]:
     sender writes the spend as it is then), so for those an ingest writes nothing."""
     if not keys:
         return set()
+    wanted = JsonSet.of(session, "keys")
+    found = session.scalars(select(OutboxRow.coalesce_key).join_from(wanted.table, OutboxRow, and_(
+        OutboxRow.coalesce_key == wanted.value, OutboxRow.state == "pending")),
+        {"keys": as_json(_spend_key(key) for key in keys)})
     prefix = len(_spend_key(""))
-    found = session.scalars(select(OutboxRow.coalesce_key).where(
-        OutboxRow.state == "pending", OutboxRow.coalesce_key.in_([_spend_key(key) for key in keys])))
     return {coalesce_key[prefix:] for coalesce_key in found if coalesce_key is not None}
 
 
@@ -97,9 +100,10 @@ def _issues(session: Session, keys: set[str]) -> dict[str, Row]:
     """What budgetbot knows of these stories' Jira issues (the spend written there, the assignee), by key."""
     if not keys:
         return {}
+    wanted = JsonSet.of(session, "keys")
     return {row.key: row for row in session.execute(
         select(JiraIssue.key, JiraIssue.assignee_id, JiraIssue.spend_written_tokens, JiraIssue.spend_written_nano_usd)
-        .where(JiraIssue.key.in_(sorted(keys))))}
+        .join_from(wanted.table, JiraIssue, JiraIssue.key == wanted.value), {"keys": as_json(sorted(keys))})}
 
 
 def _spend_rows(settings, stories: list[StoryView], pending: set[str], issues: dict[str, Row],
