@@ -2,6 +2,7 @@
 
 Public API (used by every integration):
     enqueue(session, kind, payload, coalesce_key=None, delay=None) -> OutboxRow
+    enqueue_many(session, [Outgoing(kind, payload, coalesce_key, delay), ...])   the same, one statement
     senders = SenderSet("jira"); @senders.sender("jira.spend")  declares `fn(payload, ctx) -> dict | None`;
         the integration registers it on its app: registry.add_integration("jira", is_configured, senders)
         (an integration without credentials runs in dry-run)
@@ -13,6 +14,8 @@ The worker (`bot.outbox.worker`) claims, sends, retries and dead-letters; `budge
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -21,12 +24,13 @@ from bot.components import Component
 from bot.db import utcnow
 from bot.outbox.errors import PermanentError, RetryableError
 from bot.outbox.retry import backoff_delay
-from bot.outbox.rows import insert_row
+from bot.outbox.rows import insert_row, upsert_rows
 from bot.outbox.sending import SendContext, SenderSet
 from bot.outbox.tables import OutboxRow
 
 __all__ = [
     "OutboxRow",
+    "Outgoing",
     "PermanentError",
     "RetryableError",
     "SendContext",
@@ -34,7 +38,41 @@ __all__ = [
     "backoff_delay",
     "component",
     "enqueue",
+    "enqueue_many",
 ]
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One row for `enqueue_many`: what `enqueue` takes, without the session."""
+
+    kind: str
+    payload: dict
+    coalesce_key: str | None = None
+    delay: timedelta | None = None
+
+
+def enqueue_many(session: Session, rows: Iterable[Outgoing], now: datetime | None = None,
+                 hasten: bool = False) -> list[int]:
+    """`enqueue` for many rows in one statement, however many there are (a batch ingest's listeners), with
+    the same coalescing: a pending row with the key gets the new kind and payload and keeps its due time; a
+    row being sent is left alone. Rows sharing a key fold as consecutive enqueues would: the last payload,
+    the first due time. `hasten`: a pending row of the key that was never tried becomes due as early as the
+    new one (a change that must not wait behind a refresh interval). Returns the ids written."""
+    now = now or utcnow()
+    folded: dict[object, dict] = {}
+    for n, row in enumerate(rows):
+        due = now + (row.delay or timedelta(0))
+        key = row.coalesce_key if row.coalesce_key is not None else n  # keyless rows never fold
+        first = folded.get(key)
+        if first is not None:
+            first.update(kind=row.kind, payload=row.payload,
+                         next_attempt_at=min(first["next_attempt_at"], due) if hasten else first["next_attempt_at"])
+            continue
+        folded[key] = {"kind": row.kind, "coalesce_key": row.coalesce_key, "payload": row.payload,
+                       "state": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now,
+                       "updated_at": now}
+    return upsert_rows(session, list(folded.values()), hasten)
+
 
 def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None = None,
             delay: timedelta | None = None, now: datetime | None = None) -> OutboxRow:

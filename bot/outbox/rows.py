@@ -3,12 +3,16 @@ little next to it (bench/outbox.py: target <= 10%)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+import json
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, case, literal, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.outbox.tables import OutboxRow
+from bot.sql_sets import JsonSet, as_json
 
 TABLE = OutboxRow.__table__
 COLUMNS = ("kind", "coalesce_key", "payload", "state", "attempts", "next_attempt_at", "created_at", "updated_at")
@@ -81,3 +85,64 @@ def _as_orm_row(session: Session, row_id: int, values: dict) -> OutboxRow:
     else:
         session.expire(row, ["updated_at"])
     return row
+
+
+class _ManyStatement:
+    """`INSERT … SELECT` from one JSON parameter holding every row, `ON CONFLICT` on the pending key as in
+    `_DriverStatement`: one short statement whatever the number of rows (see bot.sql_sets)."""
+
+    CELLS = ("kind", "coalesce_key", "payload", "next_attempt_at")
+
+    def __init__(self, dialect, hasten: bool) -> None:
+        module = postgresql if dialect.name == "postgresql" else sqlite
+        rows = JsonSet(dialect.name, "rows", text_elements=False)
+        kind, key, payload, due = rows.cells([TABLE.c[name].type for name in self.CELLS])
+        now = bindparam("now", type_=TABLE.c.created_at.type)
+        source = (select(kind, key, payload, literal("pending"), literal(0), due, now, now)
+                  .select_from(rows.table).where(true()).order_by(rows.ordinal))  # WHERE: SQLite's upsert syntax
+        stmt = module.insert(TABLE).from_select(list(COLUMNS), source)
+        set_ = {"payload": stmt.excluded.payload, "kind": stmt.excluded.kind, "updated_at": stmt.excluded.updated_at}
+        if hasten:
+            # A row due now pulls an untried pending row of its key forward; one that has been tried keeps its
+            # wait (a backoff or a rate limit's reset). See bot.integrations.github.checks.enqueue_check.
+            set_["next_attempt_at"] = case(
+                (and_(TABLE.c.attempts == 0, TABLE.c.next_attempt_at > stmt.excluded.next_attempt_at),
+                 stmt.excluded.next_attempt_at), else_=TABLE.c.next_attempt_at)
+        self.stmt = stmt.on_conflict_do_update(index_elements=[TABLE.c.coalesce_key],
+                                               index_where=text("state = 'pending'"), set_=set_).returning(TABLE.c.id)
+        bind = TABLE.c.next_attempt_at.type.dialect_impl(dialect).bind_processor(dialect)
+        assert bind is not None, "UTCDateTime always converts (to UTC; naive text on SQLite)"
+        self._bind_due = bind
+
+    def _due(self, value: datetime) -> str:
+        """The due time as the column's own bind processor leaves it (SQLite: its text), as a JSON cell."""
+        bound = self._bind_due(value)
+        return bound.isoformat() if isinstance(bound, datetime) else bound
+
+    def run(self, session: Session, rows: list[dict]) -> list[int]:
+        # What the ORM would bind, as JSON cells: the payload's JSON text, the due time as the column stores it.
+        cells = as_json([row["kind"], row["coalesce_key"], json.dumps(row["payload"]),
+                         self._due(row["next_attempt_at"])] for row in rows)
+        return list(session.execute(self.stmt, {"rows": cells, "now": rows[0]["created_at"]}).scalars())
+
+
+_MANY: dict[tuple[str, bool], _ManyStatement] = {}
+
+
+def upsert_rows(session: Session, rows: list[dict], hasten: bool = False) -> list[int]:
+    """`insert_row` for many rows (all created now) in one statement; their keys must be distinct (fold them
+    first). Returns the ids written. Objects of those rows already in the session are expired, so they read
+    back what the statement stored."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    statement = _MANY.get((dialect.name, hasten))
+    if statement is None:
+        statement = _MANY[(dialect.name, hasten)] = _ManyStatement(dialect, hasten)
+    ids = statement.run(session, rows)
+    mapper = OutboxRow.__mapper__
+    for row_id in ids:
+        existing = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+        if existing is not None:
+            session.expire(existing)
+    return ids

@@ -9,7 +9,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.integrations.github.client import in_use
 from bot.integrations.github.report import Approval, CheckOutput, StoryFigures, compose
 from bot.integrations.github.tables import GitHubOverride, GitHubPullRequest, GitHubPullRequestStory
 from bot.ledger import events as hooks
@@ -18,8 +18,8 @@ from bot.ledger.ingest import judge_story
 from bot.ledger.keys import find_keys
 from bot.ledger.read import breakdown, unpriced_models
 from bot.ledger.tables import Story, UsageEvent
-from bot.outbox import enqueue
-from bot.outbox.tables import OutboxRow
+from bot.outbox import Outgoing, enqueue_many
+from bot.sql_sets import JsonSet, as_json
 from bot.web.dashboard_keys import signed_story_url
 
 CHECK_KIND = "github.check_run"
@@ -29,21 +29,25 @@ def coalesce_key(repo_id: int, sha: str) -> str:
     return f"github-check:{repo_id}:{sha}"
 
 
+def check_row(repo_id: int, full_name: str, sha: str, *, branch: str | None = None,
+              installation_id: int | None = None, delay: timedelta | None = None) -> Outgoing:
+    """The outbox row that (re)evaluates one head SHA. The payload only says WHICH check: what it says is
+    computed when it is sent, so a burst of changes posts the newest state once."""
+    payload = {"repo_id": repo_id, "repo": full_name, "sha": sha, "branch": branch,
+               "installation_id": installation_id}
+    return Outgoing(CHECK_KIND, payload, coalesce_key(repo_id, sha), delay)
+
+
 def enqueue_check(session: Session, repo_id: int, full_name: str, sha: str, *, branch: str | None = None,
                   installation_id: int | None = None, delay: timedelta | None = None) -> None:
-    """Queue (or refresh the queued) evaluation of one head SHA. The payload only says WHICH check: what
-    it says is computed when it is sent, so a burst of changes posts the newest state once.
+    """Queue (or refresh the queued) evaluation of one head SHA.
 
     Without `delay` the check is due now, even when it coalesces into a row a spend refresh left waiting:
     a push, a label or a verdict that flipped must not sit behind the refresh interval. A row that has been
     tried keeps its wait: that is GitHub's rate-limit reset or a backoff, which a label is no reason to undo
     (and a limit covering all of GitHub holds every row anyway, see bot.outbox.store.hold)."""
-    payload = {"repo_id": repo_id, "repo": full_name, "sha": sha, "branch": branch,
-               "installation_id": installation_id}
-    row = enqueue(session, CHECK_KIND, payload, coalesce_key=coalesce_key(repo_id, sha), delay=delay)
-    now = utcnow()
-    if delay is None and isinstance(row, OutboxRow) and row.next_attempt_at > now and not row.attempts:
-        row.next_attempt_at = now
+    enqueue_many(session, [check_row(repo_id, full_name, sha, branch=branch, installation_id=installation_id,
+                                     delay=delay)], hasten=delay is None)
 
 
 @dataclass(frozen=True)
@@ -110,31 +114,43 @@ def story_figures(session: Session, settings, keys: list[str], overridden: bool 
     return figures
 
 
-def _requeue_open_prs(session: Session, changes: list[hooks.StoryChange], delay: timedelta | None) -> None:
+def _requeue_open_prs(session: Session, changes: list[hooks.StoryChange], refresh: timedelta | None) -> None:
+    """Re-evaluate the open PRs of the changed stories, all found by one query: right away for a PR naming a
+    story whose verdict flipped (every PR when `refresh` is None), otherwise after `refresh`. At most two
+    inserts, whatever the number of stories and PRs."""
     keys = sorted({change.story.key for change in changes})
-    rows = session.execute(
-        select(GitHubPullRequest.repo_id, GitHubPullRequest.repo_full_name, GitHubPullRequest.head_sha,
-               GitHubPullRequest.head_ref, GitHubPullRequest.installation_id)
-        .join(GitHubPullRequestStory, GitHubPullRequestStory.pull_request_id == GitHubPullRequest.id)
-        .where(GitHubPullRequestStory.story_key.in_(keys), GitHubPullRequest.state == "open")
-        .distinct()).all()
-    for repo_id, full_name, sha, ref, installation_id in sorted(rows, key=lambda row: (row[0], row[2])):
-        enqueue_check(session, repo_id, full_name, sha, branch=ref, installation_id=installation_id, delay=delay)
+    flipped = {change.story.key for change in changes
+               if refresh is None or change.crossed_over or change.came_back}
+    wanted = JsonSet.of(session, "keys")
+    found = session.execute(
+        select(GitHubPullRequest.repo_id, GitHubPullRequest.head_sha, GitHubPullRequest.repo_full_name,
+               GitHubPullRequest.head_ref, GitHubPullRequest.installation_id, GitHubPullRequestStory.story_key)
+        .select_from(wanted.table)
+        .join(GitHubPullRequestStory, GitHubPullRequestStory.story_key == wanted.value)
+        .join(GitHubPullRequest, GitHubPullRequest.id == GitHubPullRequestStory.pull_request_id)
+        .where(GitHubPullRequest.state == "open"), {"keys": as_json(keys)}).all()
+    due_now: dict[tuple, Outgoing] = {}
+    later: dict[tuple, Outgoing] = {}
+    # One order for every writer (by repository and SHA), so concurrent batches lock the same keys in turn.
+    for repo_id, sha, full_name, ref, installation_id, key in sorted(found, key=lambda row: tuple(map(str, row))):
+        urgent = key in flipped
+        (due_now if urgent else later)[(repo_id, sha)] = check_row(
+            repo_id, full_name, sha, branch=ref, installation_id=installation_id, delay=None if urgent else refresh)
+    enqueue_many(session, list(due_now.values()), hasten=True)
+    enqueue_many(session, [row for head, row in later.items() if head not in due_now])
 
 
 def on_spend_changed(session: Session, changes: list[hooks.StoryChange]) -> None:
     """Usage arrived. A story that crossed over (or came back) flips its PRs' conclusion: update them now.
     Otherwise only figures moved: update at most once per refresh interval (the delay applies to a new row;
     later events coalesce into it), so a burst costs one PATCH per PR and a long agent session a few an hour."""
-    seconds = current_app.config["SETTINGS"].github_refresh_seconds if has_app_context() else 30.0
-    flipped = [change for change in changes if change.crossed_over or change.came_back]
-    moved = [change for change in changes if not (change.crossed_over or change.came_back)]
-    if flipped:
-        _requeue_open_prs(session, flipped, None)
-    if moved:
-        _requeue_open_prs(session, moved, timedelta(seconds=seconds))
+    settings = current_app.config["SETTINGS"] if has_app_context() else None
+    if settings is not None and not in_use(settings):
+        return
+    _requeue_open_prs(session, changes, timedelta(seconds=settings.github_refresh_seconds if settings else 30.0))
 
 
 def on_budget_changed(session: Session, changes: list[hooks.StoryChange]) -> None:
     """A person set a budget: show it on the story's open PRs right away."""
-    _requeue_open_prs(session, changes, None)
+    if not has_app_context() or in_use(current_app.config["SETTINGS"]):
+        _requeue_open_prs(session, changes, None)

@@ -51,6 +51,13 @@ def is_configured(settings) -> bool:
                                              or settings.github_private_key_path is not None)
 
 
+def in_use(settings) -> bool:
+    """Whether GitHub is used at all: PRs can be tracked (a webhook secret: dry-run or not, the webhook is
+    always signed) or checks sent (App credentials). With neither, no PR is learned and no check is posted,
+    so a spend change looks none up (one query less on every ingest)."""
+    return settings.github_webhook_secret is not None or is_configured(settings)
+
+
 class GitHubClient(HttpClient):
     """GitHub's REST API as one installation, with the operations budgetbot needs."""
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session
 
 from bot.integrations.jira.tables import JiraIssue
@@ -17,9 +17,10 @@ from bot.ledger.ingest import judge_story
 from bot.ledger.keys import project_of
 from bot.ledger.read import approval_of, breakdown
 from bot.ledger.tables import StoryView, UsageEvent
-from bot.outbox import enqueue
+from bot.outbox import Outgoing, enqueue_many
 from bot.outbox.tables import OutboxRow
 from bot.reports.format import small_dollars, small_money
+from bot.sql_sets import JsonSet, as_json
 from bot.web.dashboard_keys import signed_story_url
 
 log = logging.getLogger(__name__)
@@ -40,68 +41,120 @@ def _in_scope(settings, story: StoryView) -> bool:
 
 
 def on_spend_changed(session: Session, changes: list[StoryChange]) -> None:
+    """Token Spend rows for the stories whose totals moved, and the escalation of those that crossed their
+    budget: a constant number of statements per batch, however many stories it touched."""
     settings = _settings()
     if settings is None:
         return
-    for change in changes:
-        if _in_scope(settings, change.story):
-            enqueue_spend(session, settings, change.story)
-    on_status_changed(session, changes, settings)
+    scoped = [change for change in changes if _in_scope(settings, change.story)]
+    if not scoped:
+        return
+    stories = [change.story for change in scoped]
+    pending = _pending_spend(session, [story.key for story in stories])
+    flipped = [change for change in scoped if change.crossed_over or change.came_back]
+    issues = _issues(session, {story.key for story in stories if story.key not in pending}
+                     | {change.story.key for change in flipped if change.crossed_over})
+    spend, _ = _spend_rows(settings, stories, pending, issues, delay=None)
+    enqueue_many(session, [*spend, *_status_rows(session, settings, flipped, issues)])
 
 
 def on_budget_changed(session: Session, changes: list[StoryChange]) -> None:
     settings = _settings()
-    if settings is not None:
-        on_status_changed(session, changes, settings)
+    if settings is None:
+        return
+    flipped = [change for change in changes if _in_scope(settings, change.story)
+               and (change.crossed_over or change.came_back)]
+    if flipped:
+        issues = _issues(session, {change.story.key for change in flipped if change.crossed_over})
+        enqueue_many(session, _status_rows(session, settings, flipped, issues))
 
 
 def enqueue_spend(session: Session, settings, story: StoryView, delay: timedelta | None = None) -> bool:
     """Queue a Token Spend write, coalesced per story and held back `jira_spend_interval` seconds so a burst
-    of usage events is one PUT. The row carries only the key: the sender writes the spend as it is then,
-    so an ingest that finds a row already pending costs one indexed SELECT and no write."""
-    coalesce_key = f"jira-spend:{story.key}"
-    if session.scalar(select(OutboxRow.id).where(OutboxRow.coalesce_key == coalesce_key,
-                                                 OutboxRow.state == "pending").limit(1)) is not None:
-        return True
-    nano = story.spent_nano_usd if settings.jira_spend_usd_field else None
-    state = session.get(JiraIssue, story.key)
-    if state is not None and (state.spend_written_tokens, state.spend_written_nano_usd) == (story.spent_tokens, nano):
-        return False  # Jira already shows these figures
-    enqueue(session, "jira.spend", {"key": story.key}, coalesce_key=coalesce_key,
-            delay=timedelta(seconds=settings.jira_spend_interval) if delay is None else delay)
-    return True
+    of usage events is one PUT (`delay` overrides the interval). True when one is queued or already pending;
+    False when Jira already shows these figures."""
+    pending = _pending_spend(session, [story.key])
+    rows, queued = _spend_rows(settings, [story], pending, _issues(session, {story.key} - pending), delay)
+    enqueue_many(session, rows)
+    return bool(queued)
 
 
-def on_status_changed(session: Session, changes: list[StoryChange], settings) -> None:
+def _spend_key(key: str) -> str:
+    return f"jira-spend:{key}"
+
+
+def _pending_spend(session: Session, keys: list[str]) -> set[str]:
+    """The stories among `keys` whose Token Spend write is already pending. The row carries only the key (the
+    sender writes the spend as it is then), so for those an ingest writes nothing."""
+    if not keys:
+        return set()
+    wanted = JsonSet.of(session, "keys")
+    found = session.scalars(select(OutboxRow.coalesce_key).join_from(wanted.table, OutboxRow, and_(
+        OutboxRow.coalesce_key == wanted.value, OutboxRow.state == "pending")),
+        {"keys": as_json(_spend_key(key) for key in keys)})
+    prefix = len(_spend_key(""))
+    return {coalesce_key[prefix:] for coalesce_key in found if coalesce_key is not None}
+
+
+def _issues(session: Session, keys: set[str]) -> dict[str, Row]:
+    """What budgetbot knows of these stories' Jira issues (the spend written there, the assignee), by key."""
+    if not keys:
+        return {}
+    wanted = JsonSet.of(session, "keys")
+    return {row.key: row for row in session.execute(
+        select(JiraIssue.key, JiraIssue.assignee_id, JiraIssue.spend_written_tokens, JiraIssue.spend_written_nano_usd)
+        .join_from(wanted.table, JiraIssue, JiraIssue.key == wanted.value), {"keys": as_json(sorted(keys))})}
+
+
+def _spend_rows(settings, stories: list[StoryView], pending: set[str], issues: dict[str, Row],
+                delay: timedelta | None) -> tuple[list[Outgoing], set[str]]:
+    """The Token Spend rows to add, and the keys whose spend is queued (by these rows or already)."""
+    delay = timedelta(seconds=settings.jira_spend_interval) if delay is None else delay
+    rows, queued = [], set()
+    for story in stories:
+        if story.key not in pending:
+            nano = story.spent_nano_usd if settings.jira_spend_usd_field else None
+            issue = issues.get(story.key)
+            if issue is not None and (issue.spend_written_tokens, issue.spend_written_nano_usd) == (
+                    story.spent_tokens, nano):
+                continue  # Jira already shows these figures
+            rows.append(Outgoing("jira.spend", {"key": story.key}, _spend_key(story.key), delay))
+        queued.add(story.key)
+    return rows, queued
+
+
+def _status_rows(session: Session, settings, changes: list[StoryChange], issues: dict[str, Row]) -> list[Outgoing]:
     """Crossing 100% adds the label, the comment (edited on later crossings) and the optional transition;
     coming back under removes the label and turns the comment into a note."""
+    rows = []
+    label = settings.jira_over_budget_label
     for change in changes:
-        story = change.story
-        if not _in_scope(settings, story) or not (change.crossed_over or change.came_back):
-            continue
-        label = settings.jira_over_budget_label
+        key = change.story.key
         if change.crossed_over:
-            enqueue(session, "jira.labels", {"key": story.key, "add": [label]}, coalesce_key=f"jira-labels:{story.key}")
+            rows.append(Outgoing("jira.labels", {"key": key, "add": [label]}, f"jira-labels:{key}"))
             if settings.jira_over_budget_transition:
-                enqueue(session, "jira.transition", {"key": story.key, "name": settings.jira_over_budget_transition},
-                        coalesce_key=f"jira-transition:{story.key}")
+                rows.append(Outgoing("jira.transition", {"key": key, "name": settings.jira_over_budget_transition},
+                                     f"jira-transition:{key}"))
         else:
-            enqueue(session, "jira.labels", {"key": story.key, "remove": [label]},
-                    coalesce_key=f"jira-labels:{story.key}")
-        doc = over_budget_doc(session, settings, story, over=change.crossed_over)
-        enqueue(session, "jira.comment", {"key": story.key, "marker": MARKER, "doc": doc},
-                coalesce_key=f"jira-comment:{story.key}:{MARKER}")
+            rows.append(Outgoing("jira.labels", {"key": key, "remove": [label]}, f"jira-labels:{key}"))
+        issue = issues.get(key)
+        doc = over_budget_doc(session, settings, change.story, over=change.crossed_over,
+                              assignee_id=issue.assignee_id if issue is not None else None)
+        rows.append(Outgoing("jira.comment", {"key": key, "marker": MARKER, "doc": doc},
+                             f"jira-comment:{key}:{MARKER}"))
+    return rows
 
 
-def over_budget_doc(session: Session, settings, story: StoryView, *, over: bool) -> list[dict]:
-    """The escalation comment as `jira.comment` blocks: who, budget vs spend, where it went, a link."""
+def over_budget_doc(session: Session, settings, story: StoryView, *, over: bool,
+                    assignee_id: str | None = None) -> list[dict]:
+    """The escalation comment as `jira.comment` blocks: who (`assignee_id`: the Jira issue's, for a mention),
+    budget vs spend, where it went, a link."""
     verdict = judge_story(story, settings.warn_threshold)
     approved = not over and verdict.status == Status.OVERRIDDEN
     heading = "Over token budget" if over else "Overrun approved" if approved else "Back within token budget"
     doc: list[dict] = [{"type": "heading", "text": heading}]
     if over:
-        state = session.get(JiraIssue, story.key)
-        for account in (state.assignee_id if state else None, settings.jira_escalation_user):
+        for account in (assignee_id, settings.jira_escalation_user):
             if account:
                 doc.append({"type": "mention", "account_id": account})
         doc.append({"type": "paragraph", "text": f"{story.key} has spent more than its budget. Agents should stop "
