@@ -31,21 +31,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from sqlalchemy import create_engine, event, make_url, text, update  # noqa: E402
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import create_engine, event, make_url, text, update
 
-from bot.all_tables import metadata  # noqa: E402
-from bot.app import create_app  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.integrations.github.tables import (  # noqa: E402
+from bot.all_tables import metadata
+from bot.app import create_app
+from bot.db import get_db
+from bot.integrations.github.tables import (
     GitHubPullRequest,
     GitHubPullRequestStory,
     GitHubRepository,
 )
-from bot.integrations.jira.tables import JiraIssue  # noqa: E402
-from bot.outbox.tables import OutboxRow  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
+from bot.integrations.jira.tables import JiraIssue
+from bot.outbox.tables import OutboxRow
+from bot.web.auth import create_token
 
 BENCH_DATABASE = "bb_bench_listeners"
 MODELS = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "gpt-4.1-mini"]
