@@ -23,7 +23,7 @@ from bot.web.users import create_user
 
 STORIES, EVENTS, BIG = 500, 1_000_000, 100_000
 DAYS = 14
-ROUNDS = 15
+ROUNDS = 25
 
 
 def seed(db) -> None:
@@ -109,13 +109,17 @@ def main() -> None:
         for _ in range(ROUNDS):
             for name, path in pages.items():  # interleaved, so machine noise hits all alike
                 times[name].append(timed(client, path))
-        base = statistics.median(times["baseline /healthz"])
-        limits = {"sprint page (500 stories)": 200, "story page (100k events)": 100}
+        base = times["baseline /healthz"]
+        base_low, base_mid = min(base), statistics.median(base)
+        limits = {"sprint page (500 stories)": (200, 50), "story page (100k events)": (100, None)}
         for name, values in times.items():
             low, mid = min(values), statistics.median(values)
-            limit = limits.get(name)
-            verdict = "" if limit is None else f"  {'OK' if mid < limit else 'SLOW'} (limit {limit} ms)"
-            print(f"{name:<28} min {low:7.1f} ms  median {mid:7.1f} ms  {mid / base:6.1f}x baseline{verdict}")
+            limit, goal = limits.get(name, (None, None))
+            verdict = "" if limit is None else f"  {'OK' if mid < limit else 'SLOW'} (limit {limit} ms" + (
+                f", goal {goal} ms: {'met' if mid < goal else 'not met'})" if goal else ")")
+            # min to min and median to median: the ratios hold on a loaded machine, the milliseconds do not.
+            print(f"{name:<28} min {low:7.1f} ms ({low / base_low:5.1f}x)  median {mid:7.1f} ms "
+                  f"({mid / base_mid:5.1f}x baseline){verdict}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Story links are signed (`/stories/KEY?t=...`, a fresh token each time): compare them with the token cut off."""
+"""Story links are signed (`/stories/KEY?t=...`, a new token each day): compare them with the token cut off."""
 
 from __future__ import annotations
 

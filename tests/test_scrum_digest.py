@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import responses
 import time_machine
+from link_support import unsigned
 from scrum_support import SLACK, add_sprint, body, drain, event, ingest_events, rows, set_story, urllib_through_requests
 
 from bot.reports import blocks
@@ -68,7 +69,7 @@ def test_monday_digest_reports_the_weekend_and_the_sprint(app, db, sprint):
             "line is at $11.00 (50%) by now, so the sprint is *over* it.") in result.blocks[1]["text"]["text"]
     assert "5 stories: 1 over budget, 2 at risk." in text
     assert "Stories without a dollar budget spent $0.30 more." in text
-    over, risk, newly = (b["text"]["text"] for b in result.blocks[2:5])
+    over, risk, newly = (unsigned(b["text"]["text"]) for b in result.blocks[2:5])  # links are signed
     assert over == "*Over budget (1)*\n• <https://budgetbot.test/stories/PROJ-2|PROJ-2> Refunds — $2.50 of $2.00 (125%)"
     assert risk.splitlines()[0] == "*At risk (2)*"
     assert ("• <https://budgetbot.test/stories/PROJ-1|PROJ-1> Checkout &lt;fast&gt; — $7.00 of $10.00, projected "
@@ -76,7 +77,7 @@ def test_monday_digest_reports_the_weekend_and_the_sprint(app, db, sprint):
     assert newly == ("*Newly in warning (1)*\n• <https://budgetbot.test/stories/PROJ-4|PROJ-4> Invoices — $8.50 of "
                      "$10.00 (85%)")
     # Friday to Sunday: Monday's digest picks up where Friday's stopped. PROJ-5 (closed sprint) still spent.
-    spenders = next(b["text"]["text"] for b in result.blocks if b["type"] == "section"
+    spenders = next(unsigned(b["text"]["text"]) for b in result.blocks if b["type"] == "section"
                     and b["text"]["text"].startswith("*Biggest"))
     assert spenders.splitlines() == [
         "*Biggest spenders, Fri 6 Mar – Sun 8 Mar* — $14.55, 7.7k tokens",
@@ -112,7 +113,7 @@ def test_one_burndown_comment_per_story_with_budget_or_spend_in_the_active_sprin
     assert {"type": "bullets", "items": ["claude-code: $7.00 (100%), 7.7k tokens"]} in proj1["doc"]
     assert {"type": "bullets", "items": ["claude-sonnet-4-5: $7.00 (100%), 7.7k tokens"]} in proj1["doc"]
     link = {"type": "link", "text": "PROJ-1 in budgetbot", "url": "https://budgetbot.test/stories/PROJ-1"}
-    assert link in proj1["doc"]
+    assert link in unsigned(proj1["doc"])
     assert comments["PROJ-6"]["doc"][1]["text"] == ("Status: ok. 100k tokens budget, 0 tokens spent (0%), 100k tokens "
                                                    "remaining; $0.00 spent.")
     assert comments["PROJ-3"]["doc"][1]["text"] == "Status: no budget. $0.30 spent; 1.1k tokens used."
@@ -202,9 +203,10 @@ def test_dry_run_prints_the_message_and_each_comment_and_enqueues_nothing(app, d
 
     assert result.exit_code == 0, result.output
     assert "=== Token digest · Mon 9 Mar ===" in result.output
-    assert "• PROJ-2 Refunds — $2.50 of $2.00 (125%) (https://budgetbot.test/stories/PROJ-2)" not in result.output
-    assert "• Refunds" not in result.output
-    assert "PROJ-2 (https://budgetbot.test/stories/PROJ-2) Refunds — $2.50 of $2.00 (125%)" in result.output
+    output = unsigned(result.output)
+    assert "• PROJ-2 Refunds — $2.50 of $2.00 (125%) (https://budgetbot.test/stories/PROJ-2)" not in output
+    assert "• Refunds" not in output
+    assert "PROJ-2 (https://budgetbot.test/stories/PROJ-2) Refunds — $2.50 of $2.00 (125%)" in output
     assert "Jira comment on PROJ-1 (marker burndown, edited in place)" in result.output
     assert "## Token burn-down · Sprint 42 · day 8 of 15" in result.output
     assert "  Mon 2 Mar          $1.00  1.1k    $1.00" in result.output  # a table, columns aligned

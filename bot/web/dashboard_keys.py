@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
+from typing import Any
 
 from flask import current_app, has_app_context
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 log = logging.getLogger(__name__)
 KEY_FILE = "dashboard_secret_key"
 LINK_SALT = "budgetbot.story-link"
+DAY = 86400
 
 
 class LinkError(ValueError):
@@ -57,23 +60,47 @@ def link_key(settings) -> str:
     return secret_key(settings)[0]
 
 
-def _serializer(settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(link_key(settings), salt=LINK_SALT)
+def link_lifetime(settings) -> int:
+    """BUDGETBOT_STORY_LINK_DAYS in seconds: no link opens its story for longer than that after it was made."""
+    return max(int(settings.story_link_days * DAY), 1)
+
+
+def link_bucket(lifetime: int) -> int:
+    """How long a story keeps one link: a tenth of the lifetime, at most a day (so, by default, a UTC day)."""
+    return max(min(DAY, lifetime // 10), 1)
+
+
+class _BucketSigner(TimestampSigner):
+    """Stamps a token with the time rounded down to the bucket. The same story, key and bucket then give the same
+    token, so a check, comment or digest rendered again says the same thing and needs no edit. Only signs: tokens
+    are checked against the real clock, so a link lives between lifetime - bucket and lifetime."""
+
+    def __init__(self, *args: Any, bucket: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bucket = bucket
+
+    def get_timestamp(self) -> int:
+        now = int(time.time())
+        return now - now % self.bucket
 
 
 def story_token(settings, key: str) -> str:
-    return _serializer(settings).dumps(key)
+    signer = URLSafeTimedSerializer(link_key(settings), salt=LINK_SALT, signer=_BucketSigner,
+                                    signer_kwargs={"bucket": link_bucket(link_lifetime(settings))})
+    return signer.dumps(key)
 
 
 def signed_story_url(settings, key: str) -> str:
-    """`{public_url}/stories/KEY?t=...`: opens that one story, read-only, without an account, until it expires."""
+    """`{public_url}/stories/KEY?t=...`: opens that one story, read-only, without an account, until it expires.
+    The same all bucket long (see `link_bucket`); rotating BUDGETBOT_LINK_SECRET_KEY revokes every one."""
     return f"{settings.public_url.rstrip('/')}/stories/{key}?t={story_token(settings, key)}"
 
 
 def check_story_token(settings, token: str, key: str) -> None:
     """Raise LinkError unless `token` was signed by us for `key` within the link lifetime."""
     try:
-        signed_key = _serializer(settings).loads(token, max_age=int(settings.story_link_days * 86400))
+        signed_key = URLSafeTimedSerializer(link_key(settings), salt=LINK_SALT).loads(
+            token, max_age=link_lifetime(settings))
     except SignatureExpired:
         raise LinkError("this link has expired", expired=True) from None
     except BadSignature:

@@ -165,7 +165,6 @@ def raise_alerts(session: Session, settings: Settings, findings: list, now: date
 
 def notify(session: Session, settings: Settings, alerts: list[Alert]) -> None:
     """One Slack message per batch of new alerts; a note on each story concerned (edited in place)."""
-    base = settings.public_url.rstrip("/")
     lines = []
     for alert in alerts[:MAX_ALERTS_IN_MESSAGE]:
         link = f" · <{signed_story_url(settings, alert.story_key)}|{alert.story_key}>" if alert.story_key else ""
@@ -180,19 +179,19 @@ def notify(session: Session, settings: Settings, alerts: list[Alert]) -> None:
                                        "blocks": blocks, "update_key": key, "image": None},
             coalesce_key=f"slack:{key}")
     for story_key in sorted({a.story_key for a in alerts if a.story_key}):
-        enqueue(session, "jira.comment", {"key": story_key, "marker": "anomaly", "doc": story_note(session, story_key,
-                                                                                                  base)},
+        enqueue(session, "jira.comment", {"key": story_key, "marker": "anomaly",
+                                          "doc": story_note(session, story_key, signed_story_url(settings, story_key))},
                 coalesce_key=f"jira.comment:{story_key}:anomaly")
 
 
-def story_note(session: Session, story_key: str, base: str) -> list[dict]:
+def story_note(session: Session, story_key: str, story_url: str) -> list[dict]:
     """The anomaly note on a story: its latest alerts, so editing the one comment in place loses nothing."""
     recent = session.scalars(select(Alert).where(Alert.story_key == story_key)
                              .order_by(Alert.id.desc()).limit(10)).all()
     return [{"type": "heading", "text": "budgetbot: anomalies on this story"},
             {"type": "bullets", "items": [f"{day_label(a.day)} · {TITLES.get(a.rule, a.rule)}: {a.message}"
                                           for a in recent]},
-            {"type": "link", "text": f"{story_key} in budgetbot", "url": f"{base}/stories/{story_key}"},
+            {"type": "link", "text": f"{story_key} in budgetbot", "url": story_url},
             {"type": "paragraph", "text": "budgetbot keeps this note up to date (edited in place); the alerts "
                                           "also go to Slack."}]
 

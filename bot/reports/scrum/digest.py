@@ -199,4 +199,4 @@ def _link(data: DigestData, story: StoryBurn) -> str:
 
 
 def _url(data: DigestData, key: str) -> str:
-    return f"{data.public_url}/stories/{key}"
+    return data.story_url(key)  # signed: whoever reads Slack or Jira opens the story without an account

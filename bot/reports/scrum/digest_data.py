@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -19,6 +21,7 @@ from bot.ledger.sprints import active_sprints
 from bot.ledger.tables import AgentDay, Story, StoryDay, UsageDay
 from bot.reports.scrum.burndown import SprintWindow, StoryBurn
 from bot.reports.scrum.tables import Alert
+from bot.web.dashboard_keys import signed_story_url
 
 TOP = 5
 
@@ -37,6 +40,7 @@ class DigestData:
     window: tuple[date, date]  # the days this digest reports on ("yesterday", or Fri-Sun on a Monday)
     public_url: str
     schedule: str  # e.g. "at 09:00 Europe/Berlin, mon-fri"
+    story_url: Callable[[str], str]  # the signed link that opens one story without an account
     sprints: list[SprintFacts] = field(default_factory=list)
     top_stories: list[tuple[str, int, int]] = field(default_factory=list)  # (name, nano, tokens) in the window
     top_agents: list[tuple[str, int, int]] = field(default_factory=list)
@@ -74,6 +78,7 @@ def load(session: Session, settings: Settings, now: datetime) -> DigestData:
     today = team_day(now, tz)
     window = report_window(today, settings.digest_days)
     data = DigestData(now=now, tz=tz, today=today, window=window, public_url=settings.public_url.rstrip("/"),
+                      story_url=partial(signed_story_url, settings),
                       schedule=f"at {settings.digest_time} {settings.timezone}, {settings.digest_days}")
     for sprint in active_sprints(session, now):  # Jira's active ones, and those entered by dates
         window_ = SprintWindow(sprint.name, sprint.start_at, sprint.end_at, tz)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.guardrails import tables as guardrail_tables
 
 
-def blocked_calls(session: Session, story_keys: list[str] | None = None, since: datetime | None = None,
+def blocked_calls(session: Session, story_keys: list[str] | Select | None = None, since: datetime | None = None,
                   limit: int = 20) -> list[dict] | None:
-    """Newest first; None when blocked calls are not recorded here (the page says so instead of a table)."""
+    """Newest first; None when blocked calls are not recorded here (the page says so instead of a table).
+    `story_keys`: those stories' calls only (a list, or a select of keys); None: every story's."""
     table = getattr(guardrail_tables, "BlockedCall", None)
     if table is None:
         return None

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -85,16 +86,23 @@ def sparkline(values: Sequence[float], limit: float | None = None, width: int = 
     if not values:
         return Markup("")
     top = max([*values, limit or 0, 1e-9])
-    n = max(len(values) - 1, 1)
-    points = " ".join(f"{width * i / n:.1f},{height - 2 - (height - 4) * v / top:.1f}" for i, v in enumerate(values))
+    span, floor = height - 4, height - 2
+    # The x positions are the same in every row of a table: formatted once per (days, width), not per row.
+    points = " ".join([f"{x},{floor - span * v / top:.1f}" for x, v in zip(_spark_xs(len(values), width), values)])
     over = limit is not None and values[-1] > limit
     budget = ""
     if limit:
-        by = height - 2 - (height - 4) * limit / top
+        by = floor - span * limit / top
         budget = f'<line class="spark-budget" x1="0" x2="{width}" y1="{by:.1f}" y2="{by:.1f}"/>'
     return Markup(f'<svg class="spark{" over" if over else ""}" viewBox="0 0 {width} {height}" width="{width}" '
                   f'height="{height}" aria-hidden="true" xmlns="http://www.w3.org/2000/svg">{budget}'
                   f'<polyline fill="none" points="{points}"/></svg>')
+
+
+@lru_cache(maxsize=64)
+def _spark_xs(count: int, width: int) -> tuple[str, ...]:
+    n = max(count - 1, 1)
+    return tuple(f"{width * i / n:.1f}" for i in range(count))
 
 
 def bars(rows: Sequence[tuple[str, float]], label: Callable[[float], str], title: str, width: int = 720) -> Markup:
