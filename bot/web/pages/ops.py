@@ -18,7 +18,7 @@ from bot.web.pages.blueprint import bp
 
 @bp.get("/alerts")
 def alerts():
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         rows = list(session.scalars(select(Alert).order_by(Alert.created_at.desc()).limit(200)))
         breakers = list(session.scalars(select(Breaker).where(Breaker.cleared_at.is_(None))
                                         .order_by(Breaker.tripped_at.desc())))
@@ -27,7 +27,7 @@ def alerts():
 
 @bp.get("/outbox")
 def outbox():
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         depth = health_detail(session)
         pending = list_rows(session, state="pending", limit=50)
         dead = list_rows(session, state="dead", limit=100)
@@ -38,7 +38,7 @@ def outbox():
 def status():
     settings = current_app.config["SETTINGS"]
     now = utcnow()
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         last_webhooks = dict(session.execute(select(Delivery.source, func.max(Delivery.received_at))
                                              .group_by(Delivery.source)).all())
         clocks = list(session.scalars(select(ClockLock)))

@@ -22,7 +22,7 @@ def sprint():
     sort = sort if sort in sprint_data.SORTS else "percent"
     descending = request.args.get("dir", "desc" if sort in ("percent", "spent", "budget") else "asc") == "desc"
     q, status = request.args.get("q", "")[:100], request.args.get("status", "")
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         page = sprint_data.load(session, settings.warn_threshold, request.args.get("sprint"), utcnow())
     rows = sprint_data.sort_and_filter(page.rows, sort, descending, q, status)
     label = money if page.unit == "usd" else (lambda v: tokens(int(v)))

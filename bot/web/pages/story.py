@@ -23,7 +23,7 @@ def story(key: str):
     except InvalidStoryKey:
         abort(404, description=f"{key!r} is not a story key")
     settings = current_app.config["SETTINGS"]
-    with get_db().session_factory() as session:
+    with get_db().read() as session:
         row = session.get(Story, key)
         if row is None or row.deleted:
             abort(404, description=f"budgetbot knows no story {key}")
