@@ -31,21 +31,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from sqlalchemy import create_engine, event, make_url, text, update  # noqa: E402
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import create_engine, event, make_url, text, update
 
-from bot.all_tables import metadata  # noqa: E402
-from bot.app import create_app  # noqa: E402
-from bot.db import get_db  # noqa: E402
-from bot.integrations.github.tables import (  # noqa: E402
+from bot.all_tables import metadata
+from bot.app import create_app
+from bot.db import get_db
+from bot.integrations.github.tables import (
     GitHubPullRequest,
     GitHubPullRequestStory,
     GitHubRepository,
 )
-from bot.integrations.jira.tables import JiraIssue  # noqa: E402
-from bot.outbox.tables import OutboxRow  # noqa: E402
-from bot.web.auth import create_token  # noqa: E402
+from bot.integrations.jira.tables import JiraIssue
+from bot.outbox import rows as outbox_rows
+from bot.outbox.tables import OutboxRow
+from bot.web.auth import create_token
 
 BENCH_DATABASE = "bb_bench_listeners"
 MODELS = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "gpt-4.1-mini"]
@@ -109,15 +110,24 @@ class Poster:
         return time.perf_counter() - started
 
     def statements(self, payload: str) -> int:
+        """Statements one batch sends: through SQLAlchemy, and through enqueue's DB-API fast path."""
         seen = []
 
         def count(*_args) -> None:
             seen.append(1)
 
+        raw_run = outbox_rows._DriverStatement.run
+
+        def run(statement, session, values):
+            seen.append(1)
+            return raw_run(statement, session, values)
+
         event.listen(get_db(self.app).engine, "before_cursor_execute", count)
+        outbox_rows._DriverStatement.run = run  # type: ignore[method-assign]
         try:
             self.post(payload)
         finally:
+            outbox_rows._DriverStatement.run = raw_run  # type: ignore[method-assign]
             event.remove(get_db(self.app).engine, "before_cursor_execute", count)
         return len(seen)
 
