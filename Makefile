@@ -47,6 +47,7 @@ test-postgres: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/integrations.py
 	$(BIN)/python bench/check_run.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/retro.py

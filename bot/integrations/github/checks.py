@@ -122,13 +122,12 @@ def _requeue_open_prs(session: Session, changes: list[hooks.StoryChange], refres
     flipped = {change.story.key for change in changes
                if refresh is None or change.crossed_over or change.came_back}
     wanted = JsonSet.of(session, "keys")
-    found = session.execute(
+    query = wanted.restrict(
         select(GitHubPullRequest.repo_id, GitHubPullRequest.head_sha, GitHubPullRequest.repo_full_name,
                GitHubPullRequest.head_ref, GitHubPullRequest.installation_id, GitHubPullRequestStory.story_key)
-        .select_from(wanted.table)
-        .join(GitHubPullRequestStory, GitHubPullRequestStory.story_key == wanted.value)
-        .join(GitHubPullRequest, GitHubPullRequest.id == GitHubPullRequestStory.pull_request_id)
-        .where(GitHubPullRequest.state == "open"), {"keys": as_json(keys)}).all()
+        .join(GitHubPullRequestStory, GitHubPullRequestStory.pull_request_id == GitHubPullRequest.id)
+        .where(GitHubPullRequest.state == "open"), GitHubPullRequestStory.story_key)
+    found = session.execute(query, {"keys": as_json(keys)}).all()
     due_now: dict[tuple, Outgoing] = {}
     later: dict[tuple, Outgoing] = {}
     # One order for every writer (by repository and SHA), so concurrent batches lock the same keys in turn.

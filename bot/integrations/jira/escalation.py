@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from bot.integrations.jira.tables import JiraIssue
@@ -89,9 +89,8 @@ def _pending_spend(session: Session, keys: list[str]) -> set[str]:
     if not keys:
         return set()
     wanted = JsonSet.of(session, "keys")
-    found = session.scalars(select(OutboxRow.coalesce_key).join_from(wanted.table, OutboxRow, and_(
-        OutboxRow.coalesce_key == wanted.value, OutboxRow.state == "pending")),
-        {"keys": as_json(_spend_key(key) for key in keys)})
+    query = wanted.restrict(select(OutboxRow.coalesce_key).where(OutboxRow.state == "pending"), OutboxRow.coalesce_key)
+    found = session.scalars(query, {"keys": as_json(_spend_key(key) for key in keys)})
     prefix = len(_spend_key(""))
     return {coalesce_key[prefix:] for coalesce_key in found if coalesce_key is not None}
 
@@ -101,9 +100,9 @@ def _issues(session: Session, keys: set[str]) -> dict[str, Row]:
     if not keys:
         return {}
     wanted = JsonSet.of(session, "keys")
-    return {row.key: row for row in session.execute(
-        select(JiraIssue.key, JiraIssue.assignee_id, JiraIssue.spend_written_tokens, JiraIssue.spend_written_nano_usd)
-        .join_from(wanted.table, JiraIssue, JiraIssue.key == wanted.value), {"keys": as_json(sorted(keys))})}
+    query = wanted.restrict(select(JiraIssue.key, JiraIssue.assignee_id, JiraIssue.spend_written_tokens,
+                                   JiraIssue.spend_written_nano_usd), JiraIssue.key)
+    return {row.key: row for row in session.execute(query, {"keys": as_json(sorted(keys))})}
 
 
 def _spend_rows(settings, stories: list[StoryView], pending: set[str], issues: dict[str, Row],
