@@ -189,20 +189,6 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
     assert "did you mean BUDGETBOT_SLACK_TOKEN?" in output  # the start-up warning, on stderr
 
 
-def test_the_cli_starts_without_the_heavy_libraries():
-    from bot.reports import export
-    from bot.reports.retro import cli as retro_cli
-
-    probe = ("import sys; from bot.cli.main import main\n"
-             "heavy = ['matplotlib', 'jira', 'github', 'slack_sdk', 'alembic', 'apscheduler']\n"
-             "print(' '.join(m for m in heavy if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
-
-    # genai_prices is still reached through bot.guardrails.policy_cli -> figures -> ledger.ingest (left to guardrails)
-    assert loaded.stdout.strip() == ""  # each is imported where it is used (bench/startup.py times it)
-    assert retro_cli.GROUPS == export.GROUPS
-
-
 def test_stopping_the_clock_twice_is_quiet_and_a_closed_clock_never_takes_the_lease_back(app, db):
     from apscheduler.schedulers.background import BackgroundScheduler
 
