@@ -150,8 +150,8 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
            "BUDGETBOT_SLACK_BOT_TOKEN": "xoxb-typo"}
     assert run("db", "upgrade", env={"BUDGETBOT_DATABASE_URL": url}).exit_code == 0
     budgetbot = [sys.executable, "-c", "from bot.cli.main import main; main(prog_name='budgetbot')"]
-    # Its own process group, as a terminal's: Ctrl-C sends SIGINT to run and to the clock alike, then run
-    # sends the clock SIGTERM.
+    # Its own session, as a terminal's: Ctrl-C is SIGINT to run's group; run then sends the clock (in a group of
+    # its own) SIGTERM. tests/test_run_signals.py sends it at each moment of the clock's start.
     child = subprocess.Popen([*budgetbot, "run", "--only", "clock"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, cwd=tmp_path, start_new_session=True)
     lines: list[str] = []
@@ -169,7 +169,7 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
         assert holder, "the clock never took its lease"
         clock_pid = int(re.search(r"clock \| started \(pid (\d+)\)", "".join(lines)).group(1))
         os.killpg(child.pid, signal.SIGINT)
-        for _ in range(3):  # run's SIGTERM, and a second Ctrl-C, reaching the clock while it stops
+        for _ in range(3):  # more signals (a second Ctrl-C, a `kill`) reaching the clock while it stops
             time.sleep(0.05)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(clock_pid, signal.SIGTERM)
