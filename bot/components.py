@@ -14,15 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Flask, current_app
-
-from bot.ledger.events import EventBus
-
 if TYPE_CHECKING:
     import click
+    from flask import Flask
     from sqlalchemy.orm import Session
 
     from bot.config import Settings
+    from bot.ledger.events import EventBus
 
 # Start order: a component may rely on those before it (the outbox before the integrations that enqueue).
 COMPONENTS = (
@@ -73,11 +71,18 @@ class SenderRegistration:
     send: Callable[..., dict | None]
 
 
+def _event_bus() -> EventBus:
+    # The ledger (and SQLAlchemy with it) loads when an app is built, not when `bot.cli.main` collects commands.
+    from bot.ledger.events import EventBus
+
+    return EventBus()
+
+
 @dataclass
 class Registry:
     """Everything the components of one app registered."""
 
-    events: EventBus = field(default_factory=EventBus)
+    events: EventBus = field(default_factory=_event_bus)
     senders: dict[str, SenderRegistration] = field(default_factory=dict)
     # integration name -> is_configured(settings): an integration without credentials only records requests.
     integrations: dict[str, Callable[[Settings], bool]] = field(default_factory=dict)
@@ -119,4 +124,6 @@ def load_components() -> list[Component]:
 
 def registry(app: Flask | None = None) -> Registry:
     """The registry of `app` (default: the current app)."""
+    from flask import current_app  # see _event_bus: no Flask while the CLI collects its commands
+
     return (app or current_app).extensions[REGISTRY_KEY]

@@ -24,6 +24,7 @@ def user_data_dir() -> Path:
 
 
 DEFAULT_DATABASE_URL = f"sqlite:///{user_data_dir() / 'budgetbot.sqlite3'}"
+DEFAULT_DIGEST_DAYS = "mon-fri"
 # Variables that are budgetbot's but not settings: the test suite's server, and the dotenv file's path.
 NOT_SETTINGS = {"BUDGETBOT_TEST_DATABASE_URL", "BUDGETBOT_ENV_FILE"}
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     timezone: str = "UTC"  # IANA name; the clock's cron times and the digest's days are in it
     digest_time: str = Field(default="09:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    digest_days: str = "mon-fri"  # APScheduler day_of_week: mon-fri, mon,wed,fri, ...
+    digest_days: str = DEFAULT_DIGEST_DAYS  # APScheduler day_of_week: mon-fri, mon,wed,fri, ...
     digest_catch_up_hours: float = Field(default=12, ge=0)  # a missed digest is still sent this late, once
     clock_lease_seconds: int = Field(default=90, ge=10)
     anomaly_scan_minutes: int = Field(default=10, ge=1)
@@ -167,6 +168,8 @@ class Settings(BaseSettings):
     @field_validator("digest_days")
     @classmethod
     def _cron_days(cls, value: str) -> str:
+        if value == DEFAULT_DIGEST_DAYS:
+            return value  # settings validate their defaults too: this one needs no APScheduler loaded at start-up
         from apscheduler.triggers.cron import CronTrigger
 
         try:

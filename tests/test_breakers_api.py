@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from conftest import PG_SERVER_URL
+
 
 def ask(client, auth, **body):
     return client.post("/api/v1/preflight", json=body, headers=auth).json
@@ -76,3 +81,38 @@ def test_the_openapi_document_describes_preflight_and_breakers_with_examples(cli
     examples = preflight["responses"]["200"]["content"]["application/json"]["examples"]
     assert examples["warn"]["value"]["reasons"][0]["message"] == "run r-7 used 48,200 of 50,000 tokens"
     assert {"get", "post"} <= paths["/api/v1/breakers"].keys() and "delete" in paths["/api/v1/breakers/{breaker_id}"]
+
+
+@pytest.mark.skipif(not PG_SERVER_URL, reason="two writers at once need PostgreSQL (SQLite lets one write at a time)")
+def test_two_trips_at_once_are_one_breaker(db):
+    from sqlalchemy import select
+
+    from bot.guardrails import breaker_store as store
+    from bot.guardrails.tables import Breaker
+
+    first_flushed, results, errors = threading.Event(), {}, []
+
+    def trip(name: str) -> None:
+        try:
+            with db.transaction() as session:
+                if name == "second":
+                    first_flushed.wait(10)  # the first trip's row exists, not committed: invisible to this one
+                tripped = store.trip(session, "story", "PROJ-7", f"runaway ({name})", name)
+                results[name] = tripped.created
+                if name == "first":
+                    first_flushed.set()
+                    threading.Event().wait(0.5)  # the second trip checks, finds nothing, and inserts meanwhile
+        except Exception as exc:  # surfaced below: a trip must never fail because another one won
+            errors.append(exc)
+
+    threads = [threading.Thread(target=trip, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert results == {"first": True, "second": False}  # the second answers "already tripped"
+    with db.session_factory() as session:
+        active = list(session.scalars(select(Breaker).where(Breaker.cleared_at.is_(None))))
+    assert [(b.scope, b.target, b.tripped_by) for b in active] == [("story", "PROJ-7", "first")]

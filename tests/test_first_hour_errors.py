@@ -150,8 +150,8 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
            "BUDGETBOT_SLACK_BOT_TOKEN": "xoxb-typo"}
     assert run("db", "upgrade", env={"BUDGETBOT_DATABASE_URL": url}).exit_code == 0
     budgetbot = [sys.executable, "-c", "from bot.cli.main import main; main(prog_name='budgetbot')"]
-    # Its own process group, as a terminal's: Ctrl-C sends SIGINT to run and to the clock alike, then run
-    # sends the clock SIGTERM.
+    # Its own session, as a terminal's: Ctrl-C is SIGINT to run's group; run then sends the clock (in a group of
+    # its own) SIGTERM. tests/test_run_signals.py sends it at each moment of the clock's start.
     child = subprocess.Popen([*budgetbot, "run", "--only", "clock"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, cwd=tmp_path, start_new_session=True)
     lines: list[str] = []
@@ -169,7 +169,7 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
         assert holder, "the clock never took its lease"
         clock_pid = int(re.search(r"clock \| started \(pid (\d+)\)", "".join(lines)).group(1))
         os.killpg(child.pid, signal.SIGINT)
-        for _ in range(3):  # run's SIGTERM, and a second Ctrl-C, reaching the clock while it stops
+        for _ in range(3):  # more signals (a second Ctrl-C, a `kill`) reaching the clock while it stops
             time.sleep(0.05)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(clock_pid, signal.SIGTERM)
@@ -187,20 +187,6 @@ def test_ctrl_c_on_budgetbot_run_stops_the_clock_quietly_and_releases_the_lease(
     assert child.returncode == 0, output
     assert released is None  # the next clock acts at once instead of waiting out the lease
     assert "did you mean BUDGETBOT_SLACK_TOKEN?" in output  # the start-up warning, on stderr
-
-
-def test_the_cli_starts_without_the_heavy_libraries():
-    from bot.reports import export
-    from bot.reports.retro import cli as retro_cli
-
-    probe = ("import sys; from bot.cli.main import main\n"
-             "heavy = ['matplotlib', 'jira', 'github', 'slack_sdk', 'alembic', 'apscheduler']\n"
-             "print(' '.join(m for m in heavy if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
-
-    # genai_prices is still reached through bot.guardrails.policy_cli -> figures -> ledger.ingest (left to guardrails)
-    assert loaded.stdout.strip() == ""  # each is imported where it is used (bench/startup.py times it)
-    assert retro_cli.GROUPS == export.GROUPS
 
 
 def test_stopping_the_clock_twice_is_quiet_and_a_closed_clock_never_takes_the_lease_back(app, db):

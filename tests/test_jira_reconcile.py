@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.db import get_db
+from bot.guardrails.tables import StoryLabels
 from bot.integrations.jira.reconcile import reconcile, run
 from bot.integrations.jira.tables import JiraIssue
 from bot.ledger.ingest import set_budget
 from bot.ledger.tables import Sprint, Story
 
 SEARCH = f"{JIRA}/rest/api/3/search/jql"
-WANTED = ["summary", "status", "assignee", "resolutiondate", BUDGET_ID, SPEND_ID, "customfield_10036",
+WANTED = ["summary", "status", "assignee", "resolutiondate", "labels", BUDGET_ID, SPEND_ID, "customfield_10036",
           "customfield_10020"]
 SPRINT_2 = {"id": 72, "self": f"{JIRA}/rest/agile/1.0/sprint/72", "state": "active", "name": "Sprint 2",
             "startDate": "2015-04-21T15:22:00.000+10:00", "endDate": "2015-05-01T01:22:00.000+10:00",
@@ -75,6 +76,7 @@ def test_reconcile_pages_with_next_page_token_and_fixes_drift_both_ways(app, db)
         assert (story.summary, story.jira_status, story.story_points, story.sprint) == ("Test", "Backlog", 5.0,
                                                                                       "Sprint 2")
         assert session.get(JiraIssue, "ED-1").spend_written_tokens == 500
+        assert session.get(StoryLabels, "KP-19").labels == ["test"]  # the policy's label overrides read them
         sprints = session.scalars(select(Sprint).order_by(Sprint.jira_sprint_id)).all()
         assert [(s.name, s.state, s.board_id) for s in sprints] == [("Sprint 1", "closed", 84),
                                                                     ("Sprint 2", "active", 84)]

@@ -125,6 +125,22 @@ def test_admin_trips_and_clears_a_story_breaker(client, users, auth, db):
     assert client.post("/api/v1/preflight", json={"story": "PROJ-3"}, headers=auth).get_json()["decision"] == "allow"
 
 
+def test_tripping_a_tripped_breaker_from_the_pages_keeps_the_one_breaker(client, users, auth, db):
+    from bot.guardrails.tables import Breaker
+
+    seed(client, auth, db)
+    log_in(client, "ada")
+    token = csrf_of(client.get("/stories/PROJ-3").get_data(as_text=True))
+    form = {"scope": "story", "target": "PROJ-3", "csrf_token": token, "next": "/stories/PROJ-3"}
+    client.post("/breakers", data={**form, "reason": "loop"})
+    again = client.post("/breakers", data={**form, "reason": "still looping"}, follow_redirects=True)
+
+    assert again.status_code == 200
+    assert "Already tripped by ada: preflight blocks story PROJ-3" in again.get_data(as_text=True)
+    with db.session_factory() as session:
+        assert [b.reason for b in session.query(Breaker).filter(Breaker.cleared_at.is_(None))] == ["loop"]
+
+
 def test_changing_the_password_ends_old_sessions(client, users, db):
     log_in(client, "vic")
     assert client.get("/").status_code == 200

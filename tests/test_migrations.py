@@ -48,3 +48,27 @@ def test_migrations_downgrade_to_nothing_and_back(fresh_url):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(url)
+
+
+def test_duplicate_active_breakers_left_by_older_versions_become_one(fresh_url):
+    url = fresh_url
+    upgrade(url, "0011_outbox_limits")
+    engine = make_engine(url)
+    rows = [("story", "PROJ-1", "first", "2026-11-01 10:00:00"), ("story", "PROJ-1", "again", "2026-11-02 10:00:00"),
+            ("agent", "coder", "other", "2026-11-03 10:00:00")]
+    with engine.begin() as connection:
+        for scope, target, reason, at in rows:
+            connection.execute(text("INSERT INTO breakers (scope, target, reason, tripped_at) "
+                                    "VALUES (:scope, :target, :reason, :at)"),
+                               {"scope": scope, "target": target, "reason": reason, "at": at})
+    engine.dispose()
+
+    upgrade(url)
+
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(text(
+            "SELECT reason, cleared_at IS NULL, cleared_by FROM breakers ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(row) for row in found] == [("first", True, None), ("again", False, "budgetbot (duplicate)"),
+                                             ("other", True, None)]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
 from conftest import stamp_heads
 from outbox_helpers import add, rows, test_senders
+from run_support import STARTUP_SECONDS, Output, free_port
 
 from bot.all_tables import metadata
 from bot.app import create_app
@@ -20,12 +19,6 @@ from bot.components import registry
 from bot.config import Settings
 from bot.db import make_engine
 from bot.processes.supervisor import Supervisor, banner
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def dry_banner(settings: Settings) -> list[str]:
@@ -95,37 +88,6 @@ def test_run_serves_the_web_and_drains_the_outbox_and_stops_on_sigterm(tmp_path,
     assert "worker | " in text and "web    | " in text
     assert "outbox worker" in text and "stopped" in text
     assert process.returncode == 0
-
-
-STARTUP_SECONDS = 180.0
-
-
-class Output:
-    """The child's output, read as it comes (so its pipe never fills), kept for the assertions."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        self.reader = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self.reader.start()
-
-    def _read(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            with self.changed:
-                self.lines.append(line)
-                self.changed.notify_all()
-
-    def text(self) -> str:
-        with self.changed:
-            return "".join(self.lines)
-
-    def wait_for(self, needle: str, process: subprocess.Popen) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        with self.changed:
-            while not any(needle in line for line in self.lines):
-                assert process.poll() is None, "budgetbot run exited early:\n" + "".join(self.lines)
-                assert time.monotonic() < deadline, "no web server after 180 s:\n" + "".join(self.lines)
-                self.changed.wait(0.5)
 
 
 def _wait_until(condition, process: subprocess.Popen) -> None:

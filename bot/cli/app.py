@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask
 
-from bot.config import ConfigError
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def load_app(schema: bool = True) -> Flask:
     """The app, or one clear line (and exit code 1) when the configuration or the database is not right."""
+    # Flask, SQLAlchemy and the settings load here, when a command runs: `budgetbot --help` needs none of them.
     from bot.app import create_app
+    from bot.config import ConfigError
 
     try:
         app = create_app()

@@ -6,11 +6,14 @@ import json
 import re
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @click.command()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @click.command()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @click.group()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
 from bot.cli.core import budget
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @budget.command("approve")

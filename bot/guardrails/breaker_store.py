@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -63,8 +64,16 @@ def trip(session: Session, scope: str, target: str | None, reason: str, by: str 
     if existing:
         return Tripped(existing[0], False)
     breaker = Breaker(scope=scope, target=target, reason=reason.strip(), tripped_by=by, tripped_at=utcnow())
-    session.add(breaker)
-    session.flush()
+    try:
+        with session.begin_nested():  # a savepoint: losing the race below must not undo the caller's transaction
+            session.add(breaker)
+    except IntegrityError:
+        # Another trip of this breaker committed between the check above and this insert: the unique index on
+        # active breakers refused the second row, and the one that won is the breaker.
+        won = active(session, scope, target)
+        if not won:
+            raise
+        return Tripped(won[0], False)
     return Tripped(breaker, True)
 
 

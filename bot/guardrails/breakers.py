@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
-from bot.db import get_db
-from bot.guardrails import breaker_store as store
-from bot.guardrails.breaker_store import SCOPES
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# bot.guardrails.breaker_store's scopes, repeated so `budgetbot --help` need not load SQLAlchemy for the SCOPE
+# choices (a test keeps the two equal); each command imports the store when it runs.
+SCOPES = ("all", "agent", "story", "run")
 
 
 @click.group()
@@ -24,6 +29,9 @@ def breaker() -> None:
 @with_app
 def trip(app: Flask, scope: str, target: str | None, reason: str, tripped_by: str | None) -> None:
     """Block preflight for SCOPE (all | agent NAME | story KEY | run ID) until cleared."""
+    from bot.db import get_db
+    from bot.guardrails import breaker_store as store
+
     try:
         with get_db().transaction() as session:
             tripped = store.trip(session, scope, target, reason, tripped_by)
@@ -43,6 +51,9 @@ def trip(app: Flask, scope: str, target: str | None, reason: str, tripped_by: st
 @with_app
 def clear(app: Flask, scope: str, target: str | None, cleared_by: str | None) -> None:
     """Clear the kill switch on SCOPE [TARGET] (`breaker clear all` clears the one on everything)."""
+    from bot.db import get_db
+    from bot.guardrails import breaker_store as store
+
     try:
         with get_db().transaction() as session:
             cleared = store.clear(session, scope, target, cleared_by)
@@ -58,6 +69,9 @@ def clear(app: Flask, scope: str, target: str | None, cleared_by: str | None) ->
 @with_app
 def list_breakers(app: Flask, show_all: bool) -> None:
     """List tripped (or, with --all, also cleared) breakers."""
+    from bot.db import get_db
+    from bot.guardrails import breaker_store as store
+
     with get_db().session_factory() as session:
         rows = store.listing(session, show_all)
     if not rows:

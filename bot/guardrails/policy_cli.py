@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
-from bot.db import get_db
-from bot.guardrails.figures import set_story_labels
-from bot.guardrails.judgement import money
-from bot.guardrails.policy import Limits, Policy
-from bot.guardrails.policy_file import PolicyError, parse_policy
-from bot.guardrails.tables import StoryLabels
 from bot.ledger.keys import InvalidStoryKey, normalize_key, project_of
+
+# The policy's models (pydantic) and the database side load in the commands that use them: `budgetbot --help`
+# imports this module to list the commands, and must stay fast.
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from bot.guardrails.policy import Limits, Policy
 
 
 @click.group()
@@ -27,6 +28,8 @@ def policy() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def check(path: Path) -> None:
     """Validate a policy file; prints each mistake with its key and line, exit code 1 when there is one."""
+    from bot.guardrails.policy_file import PolicyError, parse_policy
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -39,6 +42,8 @@ def check(path: Path) -> None:
 
 
 def _shown(name: str, value) -> str:
+    from bot.guardrails.judgement import money
+
     if value is None:
         return "-"
     if name.endswith("nano_usd"):
@@ -50,6 +55,8 @@ def _shown(name: str, value) -> str:
 
 def describe(limits: Limits) -> list[str]:
     """One line per limit: name, value, and where it was set (environment, policy, agents.X, ...)."""
+    from bot.guardrails.policy import Limits
+
     lines = []
     for item in fields(Limits):
         if item.name == "source":
@@ -66,6 +73,9 @@ def describe(limits: Limits) -> list[str]:
 @with_app
 def show(app: Flask, agent: str | None, story: str | None) -> None:
     """The effective limits for an agent and a story (after defaults, project, labels and agent overrides)."""
+    from bot.db import get_db
+    from bot.guardrails.tables import StoryLabels
+
     key = None
     if story:
         try:
@@ -92,6 +102,9 @@ def show(app: Flask, agent: str | None, story: str | None) -> None:
 @with_app
 def labels_command(app: Flask, story: str, labels: tuple[str, ...]) -> None:
     """Set the labels of STORY the policy's [labels.NAME] overrides look at (none given: clear them)."""
+    from bot.db import get_db
+    from bot.guardrails.figures import set_story_labels
+
     try:
         key = normalize_key(story)
     except InvalidStoryKey as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -24,7 +24,13 @@ class Breaker(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cleared_by: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_breakers_scope_target", "scope", "target"),)
+    __table_args__ = (
+        Index("ix_breakers_scope_target", "scope", "target"),
+        # One active breaker per scope and target, even when two trips race (breaker_store.trip answers the loser
+        # "already tripped"); cleared ones stay as history, as many as there were.
+        Index("uq_breakers_active_scope_target", "scope", "target", unique=True,
+              postgresql_where=text("cleared_at IS NULL"), sqlite_where=text("cleared_at IS NULL")),
+    )
 
     @property
     def label(self) -> str:

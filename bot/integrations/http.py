@@ -13,13 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from bot.db import utcnow
 from bot.outbox import PermanentError, RetryableError
 from bot.outbox.retry import redact
+
+if TYPE_CHECKING:
+    import requests
 
 # GitHub asks for at least a minute when a rate-limit answer does not say how long.
 RATE_LIMIT_DEFAULT_WAIT = 60.0
@@ -156,6 +157,9 @@ class HttpClient:
 
     def __init__(self, base_url: str, timeout: float, *, auth: Any = None, headers: Mapping[str, str] | None = None,
                  secrets: Iterable[str | None] = ()) -> None:
+        # requests loads when a client is made (by a sender, in the worker), not when an integration registers.
+        import requests
+
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.secrets = tuple(s for s in secrets if s)
@@ -169,6 +173,8 @@ class HttpClient:
     def send(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
              headers: Mapping[str, str] | None = None) -> requests.Response:
         """One request, no retries of its own (the outbox owns them). Raises `unavailable`/`rejected`."""
+        import requests  # loaded already: __init__ made the session
+
         where = f"{method} {path}"
         try:
             response = self.session.request(method, self.url(path), json=json, params=params, headers=headers,

@@ -10,9 +10,6 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import TieredPrices
-
 from bot.ledger.budgets import usd_to_nano
 
 MTOK = Decimal(1_000_000)
@@ -119,6 +116,10 @@ class Pricer:
         return rates.model.lower() if rates is not None else model.strip().lower()
 
     def _find_rates(self, model: str, provider: str | None, day: date) -> ModelRates | None:
+        # genai-prices (and its price snapshot) loads on the first price looked up, not at import: every command
+        # imports the ledger, and `budgetbot --help` or `status` never prices anything.
+        from genai_prices.types import TieredPrices
+
         if model in self.overrides:
             return self.overrides[model]
         found = find_model(model, provider)
@@ -145,6 +146,8 @@ def find_model(model: str, provider: str | None):
     provider id `litellm`); the model alone (an unknown provider such as `my-proxy` must not hide a known
     model; `claude-sonnet-4-5@20250929` matches Anthropic's); then any provider whose model ids match
     (Bedrock's `us.anthropic.claude-…-v1:0` without a provider). None when nobody prices it."""
+    from genai_prices.data_snapshot import get_snapshot  # see Pricer._find_rates: loaded when first used
+
     snapshot = get_snapshot()
     attempts: list[str | None] = [provider] if provider else []
     if "/" in model:

@@ -17,19 +17,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from bot.components import Component
-from bot.db import utcnow
 from bot.outbox.errors import PermanentError, RetryableError
 from bot.outbox.retry import backoff_delay
-from bot.outbox.rows import insert_row, upsert_rows
 from bot.outbox.sending import SendContext, SenderSet
-from bot.outbox.tables import OutboxRow
+
+# The table and the database side load with the first enqueue, not with this package: `budgetbot --help` imports
+# it to reach the outbox's commands (bot.outbox.cli).
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.outbox.tables import OutboxRow
 
 __all__ = [
-    "OutboxRow",
     "Outgoing",
     "PermanentError",
     "RetryableError",
@@ -58,6 +60,9 @@ def enqueue_many(session: Session, rows: Iterable[Outgoing], now: datetime | Non
     row being sent is left alone. Rows sharing a key fold as consecutive enqueues would: the last payload,
     the first due time. `hasten`: a pending row of the key that was never tried becomes due as early as the
     new one (a change that must not wait behind a refresh interval). Returns the ids written."""
+    from bot.db import utcnow
+    from bot.outbox.rows import upsert_rows
+
     now = now or utcnow()
     folded: dict[object, dict] = {}
     for n, row in enumerate(rows):
@@ -79,6 +84,9 @@ def enqueue(session: Session, kind: str, payload: dict, coalesce_key: str | None
     """Add a row in the caller's transaction. A pending row with the same coalesce_key gets the new
     payload instead (latest wins) and keeps its due time, so a burst becomes one send. A row with that
     key already being sent is left alone: the new row waits behind it."""
+    from bot.db import utcnow
+    from bot.outbox.rows import insert_row
+
     now = now or utcnow()
     values = {"kind": kind, "coalesce_key": coalesce_key, "payload": payload, "state": "pending", "attempts": 0,
               "next_attempt_at": now + (delay or timedelta(0)), "created_at": now, "updated_at": now}

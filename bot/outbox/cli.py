@@ -6,15 +6,19 @@ import json
 import logging
 import threading
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
-from sqlalchemy import select
 
 from bot.cli.app import with_app
-from bot.db import get_db, utcnow
-from bot.outbox.admin import STATES, list_rows, parse_age, purge_done, retry_dead
 from bot.outbox.retry import redact
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# bot.outbox.admin's states, repeated so `budgetbot --help` need not load SQLAlchemy for --state's choices (a test
+# keeps the two equal); each command imports the database side when it runs.
+STATES = ("pending", "sending", "done", "dead")
 
 
 @click.command()
@@ -27,6 +31,7 @@ def worker(app: Flask, once: bool, name: str | None) -> None:
     Stops gracefully on SIGTERM or Ctrl-C (the row in hand is finished). Run several on PostgreSQL;
     on SQLite run one.
     """
+    from bot.db import get_db
     from bot.outbox.worker import Worker, stop_on_signals
 
     runner = Worker(get_db(), app.config["SETTINGS"], name=name)
@@ -53,6 +58,9 @@ def outbox() -> None:
 @with_app
 def outbox_list(app: Flask, state: str | None, kind: str | None, dry_run: bool, limit: int, as_json: bool) -> None:
     """List outbox rows, newest first."""
+    from bot.db import get_db, utcnow
+    from bot.outbox.admin import list_rows
+
     with get_db().session_factory() as session:
         rows = list_rows(session, state, kind, dry_run, limit)
     if as_json:
@@ -82,6 +90,7 @@ def outbox_list(app: Flask, state: str | None, kind: str | None, dry_run: bool, 
 @with_app
 def outbox_show(app: Flask, row_id: int) -> None:
     """Everything about one row: payload, attempts, last error, recorded dry-run requests, result."""
+    from bot.db import get_db
     from bot.outbox.tables import OutboxRow
 
     with get_db().session_factory() as session:
@@ -97,6 +106,10 @@ def outbox_show(app: Flask, row_id: int) -> None:
 @with_app
 def outbox_retry(app: Flask, row_ids: tuple[int, ...], all_dead: bool) -> None:
     """Re-drive dead rows: pending again, due now, with a fresh try count. Give IDs or --dead."""
+    from sqlalchemy import select
+
+    from bot.db import get_db
+    from bot.outbox.admin import retry_dead
     from bot.outbox.tables import OutboxRow
 
     if bool(row_ids) == all_dead:
@@ -123,6 +136,9 @@ def outbox_retry(app: Flask, row_ids: tuple[int, ...], all_dead: bool) -> None:
 @with_app
 def outbox_purge(app: Flask, done: bool, older_than: str) -> None:
     """Delete sent rows older than --older-than. Dead rows are kept until re-driven."""
+    from bot.db import get_db
+    from bot.outbox.admin import parse_age, purge_done
+
     if not done:
         raise click.ClickException("say what to purge: --done (sent rows); dead rows are never purged")
     try:

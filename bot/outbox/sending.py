@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from bot.config import Settings
-from bot.db import Database
+if TYPE_CHECKING:  # annotations only: integrations declare their senders at import, before any app exists
+    from bot.config import Settings
+    from bot.db import Database
 
 
 @dataclass

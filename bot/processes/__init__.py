@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from bot.components import Component, Registry
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy.orm import Session
 
 
 def clock_health(session: Session) -> dict:
     """/healthz detail: which clock holds the lease, and when each job last ran."""
+    from sqlalchemy import select
+
     from bot.processes.tables import ClockLock, ClockRun
 
     lock = session.get(ClockLock, "clock")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,13 +65,19 @@ class Clock:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leader = False
         self.closed = False
+        # Held while the lease is taken or renewed: close() waits for a heartbeat in flight (a job's thread goes on
+        # after the scheduler is shut down), so no heartbeat can take the lease back after close() released it.
+        self._lease_lock = threading.Lock()
         self.jobs = {job.name: job for job in jobs(app)}
 
     def acquire(self, now: datetime | None = None) -> bool:
         """Take the lease if it is free or expired, or renew ours. True when this clock may act."""
-        if self.closed:  # stopping: a heartbeat still in flight must not take the lease back
-            return False
-        now = now or utcnow()
+        with self._lease_lock:
+            if self.closed:  # stopping: a heartbeat still in flight must not take the lease back
+                return False
+            return self._acquire(now or utcnow())
+
+    def _acquire(self, now: datetime) -> bool:
         lease = timedelta(seconds=self.settings.clock_lease_seconds)
         with self.db.transaction() as session:
             module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -91,7 +98,8 @@ class Clock:
 
     def close(self) -> None:
         """Stop acting and give the lease back (never raising: this runs while the process stops)."""
-        self.closed = True
+        with self._lease_lock:
+            self.closed = True
         try:
             self.release()
         except Exception:  # the database may be gone too; the lease then expires by itself

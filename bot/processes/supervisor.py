@@ -51,31 +51,51 @@ def follow_port(settings, host: str, port: int) -> None:
 
 
 class Supervisor:
-    """Start each process with its output prefixed by its name; stop them all when one stops or on a signal."""
+    """Start each process with its output prefixed by its name; stop them all when one stops or on a signal.
+
+    Each child runs in a process group of its own, so a terminal's Ctrl-C reaches only this process, which stops
+    each child once (SIGTERM; a second Ctrl-C sends another, and the worker then stops at once). In the terminal's
+    group a child got the SIGINT and this SIGTERM together, a race that once left the clock's lease taken and cut
+    the worker's row in hand short. SIGHUP is passed on: each process re-reads the policy file.
+    """
 
     def __init__(self, commands: dict[str, list[str]], out: Callable[[str], None] = print) -> None:
         self.commands, self.out = commands, out
         self.children: dict[str, subprocess.Popen] = {}
+        self.pumps: list[threading.Thread] = []
         self.stop = threading.Event()
         self.width = max((len(name) for name in commands), default=0)
 
     def run(self) -> int:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for name, argv in self.commands.items():
-            child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-            self.children[name] = child
-            threading.Thread(target=self._pump, args=(name, child), daemon=True).start()
-            self.out(f"{name:<{self.width}} | started (pid {child.pid})")
         code = 0
-        while not self.stop.is_set():
-            exited = [(name, c.returncode) for name, c in self.children.items() if c.poll() is not None]
-            if exited:
-                name, code = exited[0]
-                self.out(f"{name:<{self.width}} | exited with code {code}; stopping the others")
-                break
-            self.stop.wait(0.2)
-        self._terminate()
+        try:
+            for name, argv in self.commands.items():
+                if self.stop.is_set():
+                    break
+                # stdin: a process group other than the terminal's would be stopped if it read from it.
+                child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, env=env, process_group=0)
+                self.children[name] = child
+                self.pumps.append(threading.Thread(target=self._pump, args=(name, child), daemon=True))
+                self.pumps[-1].start()
+                self.out(f"{name:<{self.width}} | started (pid {child.pid})")
+            while not self.stop.is_set():
+                exited = [(name, c.returncode) for name, c in self.children.items() if c.poll() is not None]
+                if exited:
+                    name, code = exited[0]
+                    self.out(f"{name:<{self.width}} | exited with code {code}; stopping the others")
+                    break
+                self.stop.wait(0.2)
+        finally:  # whatever stopped this loop, no child is left running on its own
+            self._terminate()
         return code
+
+    def send(self, signum: int) -> None:
+        """Pass a signal to every child still running."""
+        for child in list(self.children.values()):
+            if child.poll() is None:
+                child.send_signal(signum)
 
     def _pump(self, name: str, child: subprocess.Popen) -> None:
         for line in child.stdout or ():
@@ -93,14 +113,26 @@ class Supervisor:
                 self.out(f"{name:<{self.width}} | did not stop in {STOP_GRACE_SECONDS:.0f}s; killed")
                 child.kill()
                 child.wait()
+        for pump in self.pumps:  # the last lines (the clock's "lease released") are shown before run exits
+            pump.join(timeout=2)
 
     def handle_signals(self) -> None:
-        def handle(signum, _frame):
+        def stop(signum, _frame):
+            if self.stop.is_set():  # the second one: the children are stopping already; now they stop at once
+                self.out(f"{'run':<{self.width}} | {signal.Signals(signum).name} again: stopping at once")
+                self.send(signal.SIGTERM)
+                return
             self.out(f"{'run':<{self.width}} | {signal.Signals(signum).name}: stopping")
             self.stop.set()
 
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        def reload(signum, _frame):
+            self.out(f"{'run':<{self.width}} | SIGHUP: passed on (the policy file is re-read)")
+            self.send(signal.SIGHUP)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, reload)
 
 
 def banner(settings, dry: list[str]) -> list[str]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
-from bot.db import get_db
-from bot.web.users import ROLES, UserError, create_user, list_users, remove_user, set_password
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# bot.web.users' roles, repeated so `budgetbot --help` need not load SQLAlchemy and werkzeug for --role's
+# choices (a test keeps the two equal); the commands import the database side when they run.
+ROLES = ("viewer", "admin")
 
 
 def _password(given: str | None) -> str:
@@ -27,6 +33,9 @@ def user_group() -> None:
 @with_app
 def add(app: Flask, name: str, role: str, password: str | None) -> None:
     """Add a user who can log in to the dashboard."""
+    from bot.db import get_db
+    from bot.web.users import UserError, create_user
+
     try:
         with get_db().transaction() as session:
             create_user(session, name, _password(password), role)
@@ -39,6 +48,9 @@ def add(app: Flask, name: str, role: str, password: str | None) -> None:
 @with_app
 def list_command(app: Flask) -> None:
     """List dashboard users and their roles."""
+    from bot.db import get_db
+    from bot.web.users import list_users
+
     with get_db().session_factory() as session:
         users = list_users(session)
     if not users:
@@ -52,6 +64,9 @@ def list_command(app: Flask) -> None:
 @with_app
 def remove(app: Flask, name: str) -> None:
     """Remove a user; their open sessions end at their next request."""
+    from bot.db import get_db
+    from bot.web.users import UserError, remove_user
+
     try:
         with get_db().transaction() as session:
             remove_user(session, name)
@@ -66,6 +81,9 @@ def remove(app: Flask, name: str) -> None:
 @with_app
 def password_command(app: Flask, name: str, password: str | None) -> None:
     """Set a new password; sessions logged in with the old one end."""
+    from bot.db import get_db
+    from bot.web.users import UserError, set_password
+
     try:
         with get_db().transaction() as session:
             set_password(session, name, _password(password))

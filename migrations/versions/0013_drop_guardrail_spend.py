@@ -2,7 +2,7 @@
 of the same sums kept by a listener (and not corrected by voids), is dropped.
 
 Revision ID: 0013_drop_guardrail_spend
-Revises: 0011_outbox_limits
+Revises: 0012_breaker_dedupe
 Create Date: 2026-12-01 23:50:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0013_drop_guardrail_spend'
-down_revision = '0011_outbox_limits'
+down_revision = '0012_breaker_dedupe'
 branch_labels = None
 depends_on = None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
-from sqlalchemy import func, select
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 _PR = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#([1-9][0-9]*)$")
 
@@ -25,6 +27,8 @@ def github() -> None:
 @with_app
 def check(app: Flask, pull_request: str, as_json: bool) -> None:
     """Print what the check on pull request OWNER/REPO#N would say now (from the database; sends nothing)."""
+    from sqlalchemy import func, select  # here, not at import: `budgetbot --help` loads this module
+
     from bot.db import get_db, utcnow
     from bot.integrations.github.checks import evaluate_pull_requests
     from bot.integrations.github.sender import check_body

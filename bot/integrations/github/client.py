@@ -11,11 +11,8 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import requests
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from github import Auth, GithubException, GithubIntegration
 
 from bot.integrations.http import HttpClient, Rejected, error_from_response
 from bot.outbox import PermanentError
@@ -23,6 +20,9 @@ from bot.outbox import PermanentError
 CHECK_RUNS = "/repos/{repo}/check-runs"
 CHECK_RUN = "/repos/{repo}/check-runs/{run_id}"
 TOKEN_REFRESH = timedelta(minutes=1)  # mint a new installation token this long before the old one expires
+
+if TYPE_CHECKING:
+    from github import GithubException
 
 
 class GitHubConfigError(PermanentError):
@@ -138,6 +138,11 @@ def client(settings, installation_id: int) -> GitHubClient:
 
 
 def _token(settings, installation_id: int) -> str:
+    # PyGithub (and the requests and cryptography it brings) is imported by the worker when it mints a token,
+    # never at import: every process registers this integration, and `budgetbot status` must start fast.
+    import requests
+    from github import Auth, GithubException, GithubIntegration
+
     key_pem = private_key(settings)
     cache_key = (settings.github_api_url, settings.github_app_id, hashlib.sha256(key_pem.encode()).hexdigest(),
                  installation_id)
@@ -170,6 +175,8 @@ def _token_error(exc: GithubException, installation_id: int, where: str) -> Exce
 
 
 def _check_key(key_pem: str) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key  # see _token: loaded when used
+
     try:
         load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError):

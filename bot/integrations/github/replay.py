@@ -7,11 +7,14 @@ import hashlib
 import hmac
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @click.command("replay")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from bot.components import Component, Registry
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def _init_app(app: Flask, registry: Registry) -> None:

@@ -40,7 +40,7 @@ class FieldMap:
 
     def wanted(self) -> list[str]:
         """Field ids a search must return: only these, never `*all`."""
-        ids = ["summary", "status", "assignee", "resolutiondate", self.budget.id, self.spend.id]
+        ids = ["summary", "status", "assignee", "resolutiondate", "labels", self.budget.id, self.spend.id]
         ids += [f.id for f in (self.spend_usd, self.story_points, self.sprint) if f]
         return ids
 

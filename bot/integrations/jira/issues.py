@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.guardrails.figures import set_story_labels
 from bot.integrations.jira.fields import FieldMap
 from bot.integrations.jira.payloads import IssueFields
 from bot.integrations.jira.tables import JiraIssue
@@ -89,7 +90,8 @@ def apply_budget(session: Session, settings, key: str, raw: object, *, from_sear
 
 def apply_fields(session: Session, fmap: FieldMap | None, key: str, issue_id: str | None, fields: dict,
                  typed: IssueFields | None = None) -> Story:
-    """Keep summary, assignee, status, resolution, sprint and story points for the digest and retro.
+    """Keep summary, assignee, status, resolution, sprint and story points for the digest and retro, and the
+    labels for the guardrails (the policy's [labels.NAME] overrides; Jira's list replaces one set by the CLI).
 
     `typed` is the validated view of `fields` (webhooks); without it (search results) it is made here."""
     if typed is None:
@@ -119,6 +121,8 @@ def apply_fields(session: Session, fmap: FieldMap | None, key: str, issue_id: st
             story.resolved_at = None
         elif story.resolved_at is None:
             story.resolved_at = parse_time(typed.resolutiondate) or utcnow()
+    if "labels" in present:
+        set_story_labels(session, key, list(typed.labels or []))
     if fmap and fmap.story_points and fmap.story_points.id in fields:
         points = fields[fmap.story_points.id]
         story.story_points = float(points) if isinstance(points, (int, float)) and not isinstance(points, bool) \

@@ -13,6 +13,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, 
 
 # Jira never sends NUL, and PostgreSQL cannot store it in text: refused rather than a 500.
 Name = Annotated[str, StringConstraints(strict=True, max_length=255, pattern=r"^[^\x00]*$")]
+# A label is one word of at most 255 characters in Jira.
+Label = Annotated[str, StringConstraints(strict=True, max_length=255, pattern=r"^[^\x00\s]*$")]
 
 
 class _Part(BaseModel):
@@ -39,6 +41,7 @@ class IssueFields(_Part):
     assignee: JiraUser | None = None
     status: JiraStatus | None = None
     resolutiondate: Annotated[str, StringConstraints(strict=True, max_length=40)] | None = None
+    labels: list[Label] | None = None
 
 
 def _number_as_text(value: object) -> object:

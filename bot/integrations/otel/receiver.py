@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.app_pricer import get_pricer
 from bot.db import get_db
-from bot.integrations.otel import agents, attribution, genai, wire
+from bot.integrations.otel import agents, attribution, genai
 from bot.integrations.otel.values import Rejected, attributes
 from bot.ledger.ingest import EventConflict, ingest
 from bot.ledger.tables import UsageEvent
@@ -77,6 +77,10 @@ def export_metrics():
 
 
 def _export(name: str, read):
+    # The protobuf classes load on the first export, not when the blueprint is registered: every process and
+    # every CLI command builds the app, and most never receive telemetry.
+    from bot.integrations.otel import wire
+
     settings = current_app.config["SETTINGS"]
     signal = wire.SIGNALS[name]
     fmt = None

@@ -6,16 +6,18 @@ import base64
 import hashlib
 import logging
 import re
+from typing import TYPE_CHECKING
 from urllib.error import HTTPError, URLError
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.db import Database, utcnow
 from bot.integrations.http import Unavailable, error_from_response
 from bot.integrations.slack.tables import SlackMessage
 from bot.outbox import PermanentError, SendContext, SenderSet
 from bot.outbox.retry import redact
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ ERROR_CODE = re.compile(r"^[a-z0-9_]+$")  # what Slack's `error` looks like; sla
 def make_client(settings) -> WebClient:
     """A WebClient on BUDGETBOT_SLACK_API_URL with slack_sdk's own retries off: the outbox retries, and
     two layers of retries would multiply each other."""
+    from slack_sdk import WebClient  # slack_sdk loads when a message is sent: every process registers this sender
+
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return WebClient(token=settings.slack_token.get_secret_value(), base_url=base_url, timeout=15,
                      retry_handlers=[], logger=SDK_LOG)
@@ -78,6 +82,8 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
     if ctx.dry_run:
         _record_dry_run(ctx, settings, channel, earlier, message, image)
         return None
+    from slack_sdk.errors import SlackApiError, SlackClientError  # see make_client: loaded when sending
+
     client = make_client(settings)
     try:
         channel_id, ts = _post_or_update(client, db, key, channel, earlier, message)
@@ -95,6 +101,8 @@ def send_message(payload: dict, ctx: SendContext) -> dict | None:
 
 def _post_or_update(client: WebClient, db: Database, key: str | None, channel: str,
                     earlier: SlackMessage | None, message: dict) -> tuple[str, str]:
+    from slack_sdk.errors import SlackApiError  # see make_client
+
     if earlier is not None:
         try:
             client.chat_update(channel=earlier.channel_id, ts=earlier.ts, **message)
@@ -112,6 +120,8 @@ def _post_or_update(client: WebClient, db: Database, key: str | None, channel: s
 
 def _upload_chart(client: WebClient, db: Database, key: str | None, channel_id: str, ts: str,
                   earlier: SlackMessage | None, image: dict) -> None:
+    from slack_sdk.errors import SlackApiError  # see make_client
+
     data = base64.b64decode(image["png_b64"])
     digest = hashlib.sha256(data).hexdigest()
     if earlier is not None and earlier.image_sha256 == digest and earlier.ts == ts:

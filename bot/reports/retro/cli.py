@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # bot.reports.export.GROUPS, not imported: that module pulls in the pricer (genai-prices), slowing every command.
 GROUPS = ("story", "team", "cost_center", "agent", "model", "day")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from bot.components import Component, Registry
-from bot.config import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from bot.config import Settings
 
 
 def digest_job(app: Flask) -> None:

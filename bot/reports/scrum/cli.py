@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from bot.cli.app import with_app
 from bot.durations import parse_duration
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def parse_since(text: str) -> timedelta:

@@ -7,6 +7,7 @@ import importlib
 from flask import abort, current_app, flash, redirect, request, url_for
 
 from bot.db import get_db, utcnow
+from bot.guardrails import breaker_store
 from bot.guardrails.tables import Breaker
 from bot.ledger.keys import InvalidStoryKey, normalize_key
 from bot.outbox.admin import retry_dead
@@ -48,10 +49,17 @@ def trip_breaker():
         except InvalidStoryKey as exc:
             abort(400, description=str(exc))
     user = current_user()
-    with get_db().transaction() as session:
-        session.add(Breaker(scope=scope, target="" if scope == "all" else target, reason=reason[:2000],
-                            tripped_by=user.name if user else None))
-    flash(f"Tripped: preflight now blocks {'everything' if scope == 'all' else f'{scope} {target}'}.")
+    try:
+        with get_db().transaction() as session:  # the store's trip: a tripped breaker stays the one breaker
+            tripped = breaker_store.trip(session, scope, "" if scope == "all" else target, reason[:2000],
+                                         user.name if user else None)
+            label, by = tripped.breaker.label, tripped.breaker.tripped_by
+    except breaker_store.BreakerError as exc:
+        abort(400, description=str(exc))
+    if tripped.created:
+        flash(f"Tripped: preflight now blocks {label}.")
+    else:
+        flash(f"Already tripped{f' by {by}' if by else ''}: preflight blocks {label}; it stays the one kill switch.")
     return _back(url_for("dashboard.alerts"))
 
 

@@ -26,6 +26,7 @@ from budgetbot_client.usage import usage_fields
 
 log = logging.getLogger("budgetbot_client")
 _ESTIMATES = ("estimated_tokens", "estimated_usd")
+NO_PREFLIGHT_RECHECK_SECONDS = 300.0  # how long a server answering 404 to preflight is taken to have none
 _clients: weakref.WeakSet[BudgetClient] = weakref.WeakSet()
 
 
@@ -59,6 +60,7 @@ class BudgetClient:
         self._spool = Spool(self.spool_path, max_spool_bytes)
         self._closed = False
         self._estimates_unsupported = False
+        self._no_preflight_until = -1e9  # monotonic time until which this server is known to have no preflight
         self._last_degraded_log = -1e9
         self._full_warned = False
         self._sender = self._new_sender()
@@ -189,8 +191,17 @@ class BudgetClient:
             estimates["estimated_tokens"] = int(estimated_tokens)
         if estimated_usd is not None:
             estimates["estimated_usd"] = str(estimated_usd) if isinstance(estimated_usd, Decimal) else estimated_usd
+        if monotonic() < self._no_preflight_until:
+            return self._no_preflight()
         try:
             reply = self._ask({**body, **estimates} if estimates and not self._estimates_unsupported else body)
+            if reply.status == 404:
+                # A budgetbot from before preflight (or a url that is not budgetbot's): said once, and not asked
+                # again before every model call; asked again later, as the server may have been upgraded.
+                self._no_preflight_until = monotonic() + NO_PREFLIGHT_RECHECK_SECONDS
+                decision = self._no_preflight()
+                log.warning("%s", decision.reasons[0].message)
+                return decision
             if estimates and not self._estimates_unsupported and _only_estimates_rejected(reply):
                 # An older server: it judges without the estimates rather than not at all.
                 log.info("this budgetbot does not take estimated_tokens/estimated_usd yet; asking without them")
@@ -217,6 +228,13 @@ class BudgetClient:
             if deadline - monotonic() < 0.1:
                 raise
         return post_json(url, self._token, body, max(0.1, deadline - monotonic()))
+
+    def _no_preflight(self) -> Decision:
+        decision: DecisionValue = ALLOW if self.fail_open else BLOCK
+        policy = "fail_open" if self.fail_open else "fail-closed (fail_open=False)"
+        message = (f"{self.url} has no POST /api/v1/preflight (HTTP 404): upgrade budgetbot (or check the url); "
+                   f"{decision} by the {policy} policy, recording goes on")
+        return Decision(decision, (Reason("preflight_unsupported", message, decision),), reached=False)
 
     def _unanswered(self, why: str) -> Decision:
         decision: DecisionValue = ALLOW if self.fail_open else BLOCK
