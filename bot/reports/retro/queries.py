@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, or_, select
@@ -81,32 +80,38 @@ class Reader:
 
 
 def _totals(sums: list[int]) -> Totals:
-    events, unpriced, inp, out, read, _write, nano = sums
+    events, unpriced, inp, out, read, _write, nano = sums[:7]
     return Totals(events, unpriced, inp + out, nano, inp, read)
+
+
+def _errors(sums: list[int]) -> Totals:
+    """The part of the sums from calls that ended in `error`."""
+    events, unpriced, tokens, nano = sums[7:]
+    return Totals(events, unpriced, tokens, nano)
 
 
 @dataclass(frozen=True)
 class CubeRow:
-    """Sums over the period's events sharing story, agent, model, provider, outcome, team and cost center."""
+    """Sums over the period's events sharing story, agent, model, provider, team and cost center."""
 
     story_key: str | None
     agent: str | None
     model: str
     provider: str | None
-    outcome: str
     team: str | None
     cost_center: str | None
     totals: Totals
+    errors: Totals  # of the calls among them that ended in `error`
     output_tokens: int
     cache_write_tokens: int
 
 
 def cube(reader: Reader, window: Window, project: str | None) -> list[CubeRow]:
     rows = []
-    for (key, agent, model, provider, outcome, team, cost_center), sums in \
+    for (key, agent, model, provider, team, cost_center), sums in \
             reader.sums(DIMS, window=window, project=project).items():
-        rows.append(CubeRow(key or None, agent or None, model, provider or None, outcome, team or None,
-                            cost_center or None, _totals(sums), sums[3], sums[5]))
+        rows.append(CubeRow(key or None, agent or None, model, provider or None, team or None, cost_center or None,
+                            _totals(sums), _errors(sums), sums[3], sums[5]))
     return rows
 
 
@@ -145,20 +150,15 @@ def overruns(reader: Reader, keys: list[str], top: int = 5) -> dict[str, Overrun
     found = {key: Overrun(key) for key in keys}
     if not keys:
         return found
-    days: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-    for (key, agent, model, outcome, day), sums in \
-            reader.sums(("story_key", "agent", "model", "outcome", "day"), keys=keys).items():
-        totals = _totals(sums)
-        item = found[key]
-        item.by_agent[agent or "(none)"] += totals
-        item.by_model[model] += totals
-        if outcome == "error":
-            item.errors += totals
-        calls = days[(key, day)]
-        calls[0] += totals.events
-        calls[1] += totals.input_tokens
-    for (key, day), (n, inp) in sorted(days.items()):
-        found[key].days.append((day.isoformat(), n, inp))
+    # Grouped by the database, one breakdown at a time: what comes back is bounded by stories x agents, x models
+    # and x days, not by their product.
+    for (key, agent), sums in reader.sums(("story_key", "agent"), keys=keys).items():
+        found[key].by_agent[agent or "(none)"] += _totals(sums)
+        found[key].errors += _errors(sums)
+    for (key, model), sums in reader.sums(("story_key", "model"), keys=keys).items():
+        found[key].by_model[model] += _totals(sums)
+    for (key, day), sums in sorted(reader.sums(("story_key", "day"), keys=keys).items()):
+        found[key].days.append((day.isoformat(), sums[0], sums[2]))  # calls and input tokens per team day
     # A run counts for the story it last named (scrum_runs keeps that, with the run's totals); only the
     # `top` most expensive per story are kept.
     by_run = select(RunStat.story_key, RunStat.run_id, RunStat.tokens, RunStat.nano_usd).where(

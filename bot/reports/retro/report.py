@@ -67,7 +67,7 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
 
     over = [line.facts.key for line in lines if line.verdict.status in (Status.OVER, Status.OVERRIDDEN)]
     details = queries.overruns(reader, over)
-    errors = fig.total(row.totals for row in cube if row.outcome == "error")
+    errors = fig.total(row.errors for row in cube)
 
     price_day = (period.end - timedelta(microseconds=1)).date()
     rates_of = lambda model, provider: pricer.rates(model, provider, price_day)  # noqa: E731

@@ -23,9 +23,9 @@ from bot.ledger.tables import UsageEvent, UsageVoid
 from bot.reports.retro.tables import RetroDay
 from bot.upsert import BulkInsert
 
-DIMS = ("story_key", "agent", "model", "provider", "outcome", "team", "cost_center")
+DIMS = ("story_key", "agent", "model", "provider", "team", "cost_center")
 SUMS = ("events", "unpriced_events", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-        "nano_usd")
+        "nano_usd", "error_events", "error_unpriced_events", "error_tokens", "error_nano_usd")
 # The ledger columns `cells` reads (the rows `usage_recorded` carries have them all).
 LEDGER_COLUMNS = ("story_key", "occurred_at", "agent", "model", "model_family", "provider", "outcome", "attributes",
                   "priced", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -42,18 +42,24 @@ def cells(rows: Iterable[Mapping], zone: ZoneInfo, into: dict[Cell, list[int]] |
         attributes = row["attributes"] or {}
         # As the reports name a model: its family, else the id as sent in lower case.
         family = row["model_family"] if row["model_family"] is not None else row["model"].lower()
-        dims = (row["story_key"] or "", row["agent"] or "", family, row["provider"] or "", row["outcome"],
+        dims = (row["story_key"] or "", row["agent"] or "", family, row["provider"] or "",
                 _text(attributes.get("team")), _text(attributes.get("cost_center")))
         sums = found.get((team_day(row["occurred_at"], zone), dims))
         if sums is None:
             sums = found[(team_day(row["occurred_at"], zone), dims)] = [0] * len(SUMS)
+        unpriced = 0 if row["priced"] else 1
         sums[0] += 1
-        sums[1] += 0 if row["priced"] else 1
+        sums[1] += unpriced
         sums[2] += row["input_tokens"]
         sums[3] += row["output_tokens"]
         sums[4] += row["cache_read_tokens"]
         sums[5] += row["cache_write_tokens"]
         sums[6] += row["cost_nano_usd"]
+        if row["outcome"] == "error":
+            sums[7] += 1
+            sums[8] += unpriced
+            sums[9] += row["input_tokens"] + row["output_tokens"]
+            sums[10] += row["cost_nano_usd"]
     return found
 
 
@@ -70,9 +76,14 @@ def rebuild(session: Session, zone: str | ZoneInfo | None = None) -> int:
     found: dict[Cell, list[int]] = {}
     stmt = select(*(getattr(UsageEvent, name) for name in LEDGER_COLUMNS))
     cells((row._mapping for row in session.execute(stmt.execution_options(yield_per=REBUILD_BATCH))), day_zone, found)
+    return write(session, found)
+
+
+def write(session: Session, found: dict[Cell, list[int]]) -> int:
+    """Insert `cells` sums into the (emptied) rollup, in batches; returns the rows written."""
     ordered = sorted(found.items())
     for first in range(0, len(ordered), REBUILD_BATCH):
-        _insert(session, ordered[first:first + REBUILD_BATCH])
+        _bulk(session, ordered[first:first + REBUILD_BATCH]).execute(session)
     return len(ordered)
 
 
@@ -90,10 +101,6 @@ def _add(session: Session, found: dict[Cell, list[int]]) -> None:
     stmt = bulk.stmt.on_conflict_do_update(index_elements=["day", "cell"], set_={
         name: getattr(RetroDay, name) + getattr(bulk.stmt.excluded, name) for name in SUMS})
     bulk.execute(session, stmt)
-
-
-def _insert(session: Session, items: list[tuple[Cell, list[int]]]) -> None:
-    _bulk(session, items).execute(session)
 
 
 def _bulk(session: Session, items: list[tuple[Cell, list[int]]]) -> BulkInsert:

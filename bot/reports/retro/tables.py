@@ -11,8 +11,10 @@ from bot.db import Base
 
 
 class RetroDay(Base):
-    """Per team day and cell (story, agent, model family, provider, outcome, team, cost center): event counts and
-    token and dollar sums. Kept at ingest by a `usage_recorded` listener (bot.reports.retro.rollup).
+    """Per team day and cell (story, agent, model family, provider, team, cost center): event counts and token
+    and dollar sums, and those of the calls that ended in `error` (columns, not a dimension: errors are a few
+    percent of the calls, and a dimension would nearly double the rows). Kept at ingest by a `usage_recorded`
+    listener (bot.reports.retro.rollup).
 
     It holds every event recorded, voided ones included: no domain event announces a void, so the few voided
     events are taken out when the rollup is read. Missing dimensions are stored as ''. The key is a hash of the
@@ -26,7 +28,6 @@ class RetroDay(Base):
     agent: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(200))  # the model family, as the reports group models
     provider: Mapped[str] = mapped_column(String(100))
-    outcome: Mapped[str] = mapped_column(String(10))
     team: Mapped[str] = mapped_column(String(256))  # attributes.team
     cost_center: Mapped[str] = mapped_column(String(256))  # attributes.cost_center
     events: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -36,6 +37,10 @@ class RetroDay(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_unpriced_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # input + output
+    error_nano_usd: Mapped[int] = mapped_column(BigInteger, default=0)
 
     # An over-budget story's lifetime breakdown reads one story's rows across all days.
     __table_args__ = (Index("ix_retro_usage_days_story_day", "story_key", "day"),)
