@@ -329,7 +329,7 @@ def compare(repeat: int) -> None:
         (r_min, r_med), (d_min, d_med) = summary[(label, "retro")], summary[(label, "digest")]
         print(f"{label:>7} {r_min:>7.3f} / {r_med:<6.3f} {d_min:>8.3f} / {d_med:<6.3f} "
               f"{r_min / d_min:>10.2f}x / {r_med / d_med:.2f}x")
-    big, small = list(SIZES)
+    small, big = list(SIZES)
     for what in ("retro", "digest"):
         (b_min, b_med), (s_min, s_med) = summary[(big, what)], summary[(small, what)]
         print(f"{what} {big}/{small}: {b_min / s_min:.2f}x min, {b_med / s_med:.2f}x median  (flat = 1.0x)")

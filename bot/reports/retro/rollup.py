@@ -89,8 +89,9 @@ def write(session: Session, found: dict[Cell, list[int]]) -> int:
 
 def voided(session: Session, zone: ZoneInfo) -> dict[Cell, list[int]]:
     """What the voided events add to the rollup: readers subtract it (voids are rare corrections)."""
+    # IN, not a join: SQLite would scan the whole ledger to probe the (small) voids table.
     stmt = (select(*(getattr(UsageEvent, name) for name in LEDGER_COLUMNS))
-            .join(UsageVoid, UsageVoid.event_id == UsageEvent.event_id))
+            .where(UsageEvent.event_id.in_(select(UsageVoid.event_id))))
     return cells((row._mapping for row in session.execute(stmt)), zone)
 
 
