@@ -257,10 +257,12 @@ def rebuild(app: Flask) -> None:
     from bot.db import get_db
     from bot.ledger.ingest import rebuild as rebuild_aggregates
     from bot.ledger.rollups import rebuild as rebuild_scrum_rollups
+    from bot.reports.retro.rollup import rebuild as rebuild_retro_rollup
 
     with get_db().transaction() as session:
         changed = rebuild_aggregates(session)
         rollups = rebuild_scrum_rollups(session)
+        rollups["retro_day_rows"] = rebuild_retro_rollup(session)
     click.echo(f"rebuilt: {changed['stories_changed']} stories and {changed['day_rows_changed']} "
                "daily rows differed from the ledger and were corrected")
     click.echo("scrum rollups rebuilt: " + ", ".join(f"{name} {count}" for name, count in rollups.items()))

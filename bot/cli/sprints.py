@@ -88,8 +88,8 @@ def sprint_list(app: Flask) -> None:
     from sqlalchemy import select
 
     from bot.db import get_db, utcnow
+    from bot.ledger.sprints import state_of
     from bot.ledger.tables import Sprint
-    from bot.reports.retro.period import state_of
 
     with get_db().session_factory() as session:
         rows = session.scalars(select(Sprint).order_by(Sprint.start_at.desc().nulls_last(), Sprint.name)).all()

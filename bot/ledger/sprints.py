@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.ledger.tables import Sprint, Story
+
+NOON = time(12)
 
 
 class SprintError(ValueError):
@@ -29,9 +32,18 @@ def find(session: Session, name: str) -> Sprint | None:
     return session.scalar(select(Sprint).where(func.lower(Sprint.name) == name.strip().lower()))
 
 
-def day_start(text: str, option: str, *, end: bool = False) -> datetime:
+def state_of(sprint: Sprint, now: datetime) -> str:
+    """Jira's state, else the one the dates give (the rule `is_active` puts in SQL)."""
+    if sprint.state:
+        return sprint.state
+    if sprint.start_at is None or sprint.end_at is None or now < sprint.start_at:
+        return "future"
+    return "active" if now < sprint.end_at else "closed"
+
+
+def day_start(text: str, option: str = "", *, end: bool = False) -> datetime:
     """`2026-03-02` -> midnight UTC of that day (an end date is inclusive: it ends at the next midnight), or an
-    ISO date-time as given (naive means UTC)."""
+    ISO date-time as given (naive means UTC). `option` names what was typed in the error (`--start`)."""
     text = text.strip()
     try:
         if len(text) == 10:
@@ -40,7 +52,7 @@ def day_start(text: str, option: str, *, end: bool = False) -> datetime:
             return start + timedelta(days=1) if end else start
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise SprintError(f"{option} {text!r} is not a date (YYYY-MM-DD) or an ISO date-time") from None
+        raise SprintError(f"{option} {text!r} is not a date (YYYY-MM-DD) or an ISO date-time".lstrip()) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -113,6 +125,30 @@ def require(session: Session, name: str) -> Sprint:
         raise SprintError(f"no sprint named {name!r}.{hint} Add one with "
                           "`budgetbot sprint add NAME --start DATE --end DATE`.")
     return sprint
+
+
+def team_days(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """The first and last of the team's days (the rollups' days) that the period [start, end) covers.
+
+    Dates typed by hand are stored as UTC midnights (`day_start`): they are the team's days as typed, in any
+    zone. A period that starts or ends at a time of day (Jira's sprints) holds the team days whose noon falls
+    inside it, so back-to-back sprints share no day and each day's spend is counted once."""
+    if _is_utc_midnight(start) and _is_utc_midnight(end):
+        return start.astimezone(UTC).date(), (end.astimezone(UTC) - timedelta(days=1)).date()
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    first = local_start.date() + timedelta(days=0 if local_start.time() <= NOON else 1)
+    last = local_end.date() - timedelta(days=0 if local_end.time() > NOON else 1)
+    return first, last
+
+
+def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the team days first..last: the team's midnight before the first and after the last."""
+    return (datetime.combine(first, time(0), zone).astimezone(UTC),
+            datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC))
+
+
+def _is_utc_midnight(moment: datetime) -> bool:
+    return moment.astimezone(UTC).time() == time(0)
 
 
 def last_day_of(end: datetime) -> date:

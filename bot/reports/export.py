@@ -8,14 +8,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import case, create_engine, func, select
+from sqlalchemy import case, create_engine, func, literal_column, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.ledger.days import counted
 from bot.ledger.keys import project_of
 from bot.ledger.tables import UsageEvent as E
 from bot.reports.retro.period import Period
-from bot.reports.retro.queries import attribute, day_of, in_period
 from bot.reports.retro.shape import usd
 
 GROUPS = ("story", "team", "cost_center", "agent", "model", "day")
@@ -40,6 +40,28 @@ def reading_session(engine: Engine) -> Iterator[Session]:
     finally:
         if own is not None:
             own.dispose()
+
+
+def attribute(session: Session, name: str):
+    """`attributes[name]` as text. A literal key, not a bound parameter: PostgreSQL must see the same
+    expression in SELECT and GROUP BY."""
+    if session.get_bind().dialect.name == "postgresql":
+        return E.attributes.op("->>")(literal_column(f"'{name}'"))
+    return func.json_extract(E.attributes, literal_column(f"'$.{name}'"))
+
+
+def day_of(session: Session):
+    """The UTC day of an event (the export's `day`, as documented; the retro counts the team's days)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(literal_column("'UTC'"), E.occurred_at))
+    return func.date(E.occurred_at)
+
+
+def in_period(period: Period, project: str | None) -> list:
+    conditions = [E.occurred_at >= period.start, E.occurred_at < period.end, counted()]
+    if project:
+        conditions.append(E.story_key.startswith(f"{project}-", autoescape=True))
+    return conditions
 
 
 def _stream(session: Session, stmt):

@@ -1,6 +1,16 @@
-"""The sprint retro and the finance export: figures from the ledger, their queries, renderers and posting."""
+"""The sprint retro and the finance export: figures from the rollups, their queries, renderers and posting."""
 
-from bot.components import Component
+from flask import Flask
+
+from bot.components import Component, Registry
+
+
+def _init_app(app: Flask, registry: Registry) -> None:
+    from bot.ledger.events import USAGE_RECORDED
+    from bot.reports.retro.rollup import on_usage_recorded
+
+    # The retro's rollup is kept inside the ingest transaction, like the ledger's own.
+    registry.events.listen(USAGE_RECORDED, on_usage_recorded)
 
 
 def _commands():
@@ -9,4 +19,4 @@ def _commands():
     return list(COMMANDS)
 
 
-component = Component("retro", commands=_commands)
+component = Component("retro", _init_app, _commands)

@@ -27,11 +27,10 @@ class Totals:
     cache_read_tokens: int = 0
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(self._values(), other._values(), strict=True)))
-
-    def _values(self) -> tuple[int, ...]:
-        return (self.events, self.unpriced_events, self.tokens, self.nano_usd, self.input_tokens,
-                self.cache_read_tokens)
+        # Field by field: the report adds a few thousand of these, and a generator over tuples cost 3x as much.
+        return Totals(self.events + other.events, self.unpriced_events + other.unpriced_events,
+                      self.tokens + other.tokens, self.nano_usd + other.nano_usd,
+                      self.input_tokens + other.input_tokens, self.cache_read_tokens + other.cache_read_tokens)
 
     @property
     def all_unpriced(self) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.ledger.sprints import SprintError, day_bounds, day_start, find, team_days
 from bot.ledger.tables import Sprint
 
 MAX_TREND = 6
@@ -15,6 +17,16 @@ MAX_TREND = 6
 
 class PeriodError(ValueError):
     """The sprint or dates asked for cannot be reported on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The team days a period's spend is read for (the rollups' days), and the UTC moments they span."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -31,19 +43,18 @@ class Period:
     def length(self) -> timedelta:
         return self.end - self.start
 
+    def window(self, zone: ZoneInfo) -> Window:
+        """Its team days (see bot.ledger.sprints.team_days): spend is counted by the day it happened on."""
+        first, last = team_days(self.start, self.end, zone)
+        return Window(first, last, *day_bounds(first, last, zone))
+
 
 def parse_moment(text: str, *, end: bool = False) -> datetime:
-    """`2026-03-02` (a whole UTC day: an end date is inclusive) or an ISO datetime (naive means UTC)."""
-    text = text.strip()
+    """`2026-03-02` (a whole day: an end date is inclusive) or an ISO datetime (naive means UTC)."""
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PeriodError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO date-time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return day_start(text, end=end)
+    except SprintError as exc:
+        raise PeriodError(str(exc)) from None
 
 
 def date_range(start_text: str, end_text: str) -> Period:
@@ -54,8 +65,6 @@ def date_range(start_text: str, end_text: str) -> Period:
 
 
 def sprint_period(session: Session, name: str) -> Period:
-    from bot.ledger.sprints import find
-
     sprint = find(session, name)
     if sprint is None:
         known = session.scalars(select(Sprint.name).order_by(Sprint.start_at.desc()).limit(10)).all()
@@ -85,28 +94,3 @@ def previous_periods(session: Session, period: Period, limit: int = MAX_TREND) -
         end = start + period.length
         windows.append(Period(f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}", start, end))
     return windows
-
-
-def add_sprint(session: Session, name: str, start_text: str, end_text: str) -> Sprint:
-    """Define a sprint by dates (for teams without Jira). The end date is inclusive."""
-    name = name.strip()
-    if not name:
-        raise PeriodError("a sprint needs a name")
-    period = date_range(start_text, end_text)
-    if session.scalar(select(Sprint.id).where(Sprint.name == name)) is not None:
-        raise PeriodError(f"a sprint named {name!r} already exists")
-    # state stays empty: it would go stale for a sprint defined by dates; state_of() derives it.
-    sprint = Sprint(name=name, start_at=period.start, end_at=period.end)
-    session.add(sprint)
-    session.flush()
-    return sprint
-
-
-def state_of(sprint: Sprint, now: datetime) -> str:
-    if sprint.state:
-        return sprint.state
-    if sprint.start_at is None or sprint.end_at is None:
-        return "future"
-    if now < sprint.start_at:
-        return "future"
-    return "active" if now < sprint.end_at else "closed"

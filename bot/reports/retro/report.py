@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.ledger.budgets import Status
+from bot.ledger.days import team_zone
 from bot.ledger.keys import project_of
 from bot.ledger.pricing import Pricer
 from bot.reports.retro import external, queries
@@ -49,9 +51,12 @@ def story_facts(session: Session, period: Period, project: str | None,
 
 def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: Decimal,
           project: str | None = None, economy: dict[str, str] | None = None,
-          now: datetime | None = None) -> dict:
-    """The whole retro as a JSON-ready dict (shape documented in docs/retro.md)."""
-    cube = queries.cube(session, period, project)
+          now: datetime | None = None, zone: str | ZoneInfo | None = None) -> dict:
+    """The whole retro as a JSON-ready dict (shape documented in docs/retro.md). Spend is counted by the
+    team's days (`zone`, default the one the session carries: BUDGETBOT_TIMEZONE), as the rollups hold it."""
+    reader = queries.Reader(session, team_zone(zone, session))
+    window = period.window(reader.zone)
+    cube = queries.cube(reader, window, project)
     spend: dict[str | None, fig.Totals] = defaultdict(fig.Totals)
     for row in cube:
         spend[row.story_key] += row.totals
@@ -61,14 +66,14 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
     current = fig.headline(period.label, lines, period_spend)
 
     over = [line.facts.key for line in lines if line.verdict.status in (Status.OVER, Status.OVERRIDDEN)]
-    details = queries.overruns(session, over)
-    errors = fig.total(row.totals for row in cube if row.outcome == "error")
+    details = queries.overruns(reader, over)
+    errors = fig.total(row.errors for row in cube)
 
     price_day = (period.end - timedelta(microseconds=1)).date()
     rates_of = lambda model, provider: pricer.rates(model, provider, price_day)  # noqa: E731
     models = _model_tokens(cube)
 
-    trend, history = _trend(session, period, project, warn_threshold)
+    trend, history = _trend(reader, period, project, warn_threshold)
     samples = {f.key: f for f in history}
     samples.update({f.key: f for f in facts})
     alerts = external.alerts(session, period)
@@ -81,7 +86,7 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
         "headline": headline_json(current, period),
         "scorecard": card_json(lines, fig.scorecard(lines)),
         "estimate_accuracy": accuracy_json(fig.accuracy(lines)),
-        "overruns": overruns_json(lines, details, queries.top_runs(session, period, project), errors),
+        "overruns": overruns_json(lines, details, queries.top_runs(session, window, project), errors),
         "caching": caching_json(caching(models, rates_of)),
         "routing": routing_json(routing(models, rates_of, {**ECONOMY_MODELS, **(economy or {})})),
         "unit_economics": economics_json(fig.unit_economics(lines, period_spend)),
@@ -92,16 +97,16 @@ def build(session: Session, period: Period, *, pricer: Pricer, warn_threshold: D
     }
 
 
-def _trend(session: Session, period: Period, project: str | None,
+def _trend(reader: queries.Reader, period: Period, project: str | None,
            warn_threshold: Decimal) -> tuple[list[dict], list[fig.StoryFacts]]:
     """Headline figures of up to 6 earlier periods (oldest first), and their stories for suggestions."""
     shown: list[dict] = []
     history: list[fig.StoryFacts] = []
-    for earlier in previous_periods(session, period):
-        spend = queries.spend_by_story(session, earlier, project)
+    for earlier in previous_periods(reader.session, period):
+        spend = queries.spend_by_story(reader, earlier.window(reader.zone), project)
         if not spend and not shown and earlier.sprint is None:
             continue  # a date window before any spend: nothing to compare with
-        facts = story_facts(session, earlier, project, spend)
+        facts = story_facts(reader.session, earlier, project, spend)
         lines = fig.score(facts, warn_threshold)
         shown.append(headline_json(fig.headline(earlier.label, lines, fig.total(spend.values())), earlier))
         history.extend(facts)
