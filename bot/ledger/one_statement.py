@@ -99,7 +99,7 @@ def _decoder(table, row_type=None):
     parsers = {column.name: (datetime.fromisoformat if isinstance(column.type, UTCDateTime)
                              else date.fromisoformat if isinstance(column.type, Date) else None)
                for column in table.c}
-    row_type = row_type or namedtuple(f"{table.name}_row", [column.name for column in table.c])  # type: ignore[misc]
+    row_type = row_type or namedtuple(f"{table.name}_row", [column.name for column in table.c])
 
     def decode(obj: dict):
         return row_type(**{name: (parse(obj[name]) if parse is not None and obj[name] is not None else obj[name])

@@ -7,11 +7,12 @@ Days are the team's (BUDGETBOT_TIMEZONE); models are grouped by their canonical 
 
 from __future__ import annotations
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, delete, func, select, update
@@ -161,8 +162,25 @@ def run_values(runs: dict[str, dict], stored: dict[str, tuple]) -> RunValues:
     return RunValues(rows, expected, recount)
 
 
-# The runs' rows as the ledger hands them on: named tuples, so a recount can replace its streaks.
-RunRow = namedtuple("RunRow", [column.name for column in table_of(RunStat).c])  # type: ignore[misc]
+class RunRow(NamedTuple):
+    """A `scrum_runs` row as the ledger hands it on (a named tuple, so a recount can replace its streaks)."""
+
+    run_id: str
+    story_key: str | None
+    agent: str | None
+    model: str | None
+    first_event_at: datetime
+    last_event_at: datetime
+    nano_usd: int
+    tokens: int
+    events: int
+    tool_calls: int
+    errors: int
+    errors_since_ok: int
+    max_error_streak: int
+
+
+assert list(RunRow._fields) == [column.name for column in table_of(RunStat).c], "RunRow follows scrum_runs"
 
 
 def settle_runs(session: Session, values: RunValues, upserted: list) -> list:

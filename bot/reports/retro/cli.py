@@ -21,7 +21,8 @@ FORMATS = ("md", "html", "json")
 
 @click.command()
 @click.option("--sprint", "sprint_name", metavar="NAME", help="Report on this sprint (see `budgetbot sprint list`).")
-@click.option("--from", "start", metavar="DATE", help="Report on a date range from DATE (the team's day, YYYY-MM-DD)...")
+@click.option("--from", "start", metavar="DATE",
+              help="Report on a date range from DATE (the team's day, YYYY-MM-DD)...")
 @click.option("--to", "end", metavar="DATE", help="... to DATE, inclusive.")
 @click.option("--project", metavar="KEY", help="Only this Jira project's stories and spend.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
