@@ -56,7 +56,7 @@ def usage(n: int) -> dict:
             "input_tokens": 1200, "output_tokens": 300}
 
 
-def test_a_single_event_request_makes_four_round_trips_and_preflight_three(app, client, auth, tmp_path):
+def test_a_single_event_request_makes_five_round_trips_and_preflight_three(app, client, auth, tmp_path):
     client.put("/api/v1/stories/PROJ-1/budget", json={"tokens": "200k"}, headers=auth)
     for n in range(6):  # warm: statements prepared, the token verified
         client.post("/api/v1/usage", json=usage(n), headers=auth)
@@ -64,9 +64,11 @@ def test_a_single_event_request_makes_four_round_trips_and_preflight_three(app, 
     client.post("/api/v1/usage", json=usage(100), headers=auth)  # a fresh connection: prepares again
 
     trips = wire.round_trips(lambda: client.post("/api/v1/usage", json=usage(101), headers=auth))
-    # BEGIN, the run's stored streaks, the one statement (ledger + story + every rollup), COMMIT.
-    assert len(trips) == 4, trips
+    # BEGIN, the run's stored streaks, the one statement (ledger + story + every rollup of the ledger's), the
+    # retro's rollup (its listener), COMMIT. Nothing for GitHub or Jira: neither is in use here.
+    assert len(trips) == 5, trips
     assert trips[0] == '"BEGIN"' and trips[-1] == '"COMMIT"'
+    assert "WITH ins AS" in trips[2] and "retro_usage_days" in trips[3]
 
     ask = {"story": "PROJ-1", "agent": "coder", "run_id": "run-1"}
     trips = wire.round_trips(lambda: client.post("/api/v1/preflight", json=ask, headers=auth))
