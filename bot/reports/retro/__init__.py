@@ -1,8 +1,13 @@
 """The sprint retro and the finance export: figures from the rollups, their queries, renderers and posting."""
 
-from flask import Flask
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from bot.components import Component, Registry
+
+if TYPE_CHECKING:  # `budgetbot --help` collects this package's commands without importing Flask
+    from flask import Flask
 
 
 def _init_app(app: Flask, registry: Registry) -> None:
