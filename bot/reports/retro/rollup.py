@@ -12,16 +12,18 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import table_of
 from bot.ledger.days import lock_ledger, team_day, team_zone
 from bot.ledger.tables import UsageEvent, UsageVoid
 from bot.reports.retro.tables import RetroDay
-from bot.upsert import BulkInsert
+from bot.upsert import BulkInsert, is_postgres, json_insert, json_rows
 
 DIMS = ("story_key", "agent", "model", "provider", "team", "cost_center")
 SUMS = ("events", "unpriced_events", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -98,16 +100,27 @@ def voided(session: Session, zone: ZoneInfo) -> dict[Cell, list[int]]:
 def _add(session: Session, found: dict[Cell, list[int]]) -> None:
     if not found:
         return
-    bulk = _bulk(session, sorted(found.items()))  # sorted: one lock order for every writer
-    stmt = bulk.stmt.on_conflict_do_update(index_elements=["day", "cell"], set_={
-        name: getattr(RetroDay, name) + getattr(bulk.stmt.excluded, name) for name in SUMS})
-    bulk.execute(session, stmt)
+    rows = _rows(sorted(found.items()))  # sorted: one lock order for every writer
+    postgres = is_postgres(session)
+    session.execute(_upsert(postgres), {"rows": json_rows(rows)} if postgres else rows)
+
+
+@cache
+def _upsert(postgres: bool):
+    """Built once per backend: it runs on every ingest (see bot.upsert for the JSON parameter on PostgreSQL)."""
+    table = table_of(RetroDay)
+    insert = json_insert(table, [column.name for column in table.c]) if postgres else sqlite.insert(table)
+    return insert.on_conflict_do_update(index_elements=["day", "cell"], set_={
+        name: getattr(RetroDay, name) + getattr(insert.excluded, name) for name in SUMS})
+
+
+def _rows(items: list[tuple[Cell, list[int]]]) -> list[dict]:
+    return [{"day": day, "cell": _key(dims), **dict(zip(DIMS, dims, strict=True)),
+             **dict(zip(SUMS, sums, strict=True))} for (day, dims), sums in items]
 
 
 def _bulk(session: Session, items: list[tuple[Cell, list[int]]]) -> BulkInsert:
-    rows = [{"day": day, "cell": _key(dims), **dict(zip(DIMS, dims, strict=True)),
-             **dict(zip(SUMS, sums, strict=True))} for (day, dims), sums in items]
-    return BulkInsert(session, table_of(RetroDay), rows)
+    return BulkInsert(session, table_of(RetroDay), _rows(items))
 
 
 def _key(dims: tuple[str, ...]) -> str:
