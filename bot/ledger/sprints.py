@@ -133,7 +133,7 @@ def team_days(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, dat
     Dates typed by hand are stored as UTC midnights (`day_start`): they are the team's days as typed, in any
     zone. A period that starts or ends at a time of day (Jira's sprints) holds the team days whose noon falls
     inside it, so back-to-back sprints share no day and each day's spend is counted once."""
-    if _is_utc_midnight(start) and _is_utc_midnight(end):
+    if entered_by_dates(start, end):
         return start.astimezone(UTC).date(), (end.astimezone(UTC) - timedelta(days=1)).date()
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     first = local_start.date() + timedelta(days=0 if local_start.time() <= NOON else 1)
@@ -145,6 +145,11 @@ def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     """[start, end) in UTC of the team days first..last: the team's midnight before the first and after the last."""
     return (datetime.combine(first, time(0), zone).astimezone(UTC),
             datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC))
+
+
+def entered_by_dates(start: datetime, end: datetime) -> bool:
+    """A period typed as dates (`day_start` stores them as UTC midnights), not one with times of day (Jira's)."""
+    return _is_utc_midnight(start) and _is_utc_midnight(end)
 
 
 def _is_utc_midnight(moment: datetime) -> bool:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.ledger.budgets import Status
 from bot.ledger.days import team_day
+from bot.ledger.sprints import entered_by_dates, team_days
 from bot.reports.format import amount, day_label, money, pct, tokens
 
 DAY = 86400
@@ -38,13 +39,18 @@ class SprintWindow:
         """The sprint's days in the team's zone (the rollups' days), first to last."""
         if not self.dated:
             return []
-        # The end is the moment after the last day (midnight for a sprint entered by dates): not a day of it.
         start, end = self.bounds()
-        first, last = self.local_day(start), self.local_day(end - timedelta(microseconds=1))
+        if entered_by_dates(start, end):  # the days as typed, in any zone (they are stored as UTC midnights)
+            first, last = team_days(start, end, self.tz or ZoneInfo("UTC"))
+        else:  # a Jira sprint: from its start's day to its end's day (the end is the moment after the last day)
+            first, last = self.local_day(start), self.local_day(end - timedelta(microseconds=1))
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def day_number(self, now: datetime) -> int:
-        return max(1, min(len(self.days()), (self.local_day(now) - self.local_day(self.bounds()[0])).days + 1))
+        days = self.days()
+        if not days:
+            return 1
+        return max(1, min(len(days), (self.local_day(now) - days[0]).days + 1))
 
 
 @dataclass
