@@ -28,6 +28,7 @@ if not (CHROMIUM and CHROMEDRIVER):
                 allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
@@ -79,7 +80,18 @@ def click_and_wait(driver, element) -> None:
     old page's elements, which go stale under the test."""
     old_page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(staleness_of(old_page))
+    WebDriverWait(driver, 10).until(lambda _: _gone(old_page))
+
+
+def _gone(element) -> bool:
+    """The element left the document. Chromedriver says so with StaleElementReferenceException, or, when it
+    asks in the middle of the navigation, with "Node with given id does not belong to the document"."""
+    try:
+        return staleness_of(element)(None)
+    except WebDriverException as exc:
+        if "does not belong to the document" in exc.msg:
+            return True
+        raise
 
 
 def log_in(driver, base: str, name: str) -> None:
