@@ -27,6 +27,17 @@ def dialect_insert(session: Session, table):
     return (postgresql if is_postgres(session) else sqlite).insert(table)
 
 
+def batch_insert(table: Table, names: list[str], postgres: bool):
+    """The INSERT a batch of `names` rows goes through: `json_insert` on PostgreSQL, an executemany on SQLite
+    (add .on_conflict_…/.returning as usual; run it with `batch_params`)."""
+    return json_insert(table, names) if postgres else sqlite.insert(table)
+
+
+def batch_params(rows: list[dict], postgres: bool):
+    """What `batch_insert`'s statement runs with: the rows as one JSON parameter, or the rows (an executemany)."""
+    return {"rows": json_rows(rows)} if postgres else rows
+
+
 def json_insert(table: Table, names: list[str], param: str = "rows", where=None):
     """PostgreSQL: INSERT INTO table (names) SELECT … FROM json_to_recordset(:param) — the rows of a batch as one
     JSON parameter (`json_rows`). Every inserted column comes from the batch (Python-side column defaults are
@@ -63,13 +74,7 @@ class BulkInsert:
             raise ValueError("no rows to insert")
         self.rows = rows
         self.postgres = is_postgres(session)
-        if self.postgres:
-            self.stmt = json_insert(table, [c.name for c in table.c if c.name in rows[0]])
-        else:
-            self.stmt = sqlite.insert(table)
+        self.stmt = batch_insert(table, [c.name for c in table.c if c.name in rows[0]], self.postgres)
 
     def execute(self, session: Session, stmt=None):
-        stmt = self.stmt if stmt is None else stmt
-        if self.postgres:
-            return session.execute(stmt, {"rows": json_rows(self.rows)})
-        return session.execute(stmt, self.rows)
+        return session.execute(self.stmt if stmt is None else stmt, batch_params(self.rows, self.postgres))

@@ -16,14 +16,14 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bot.db import table_of
 from bot.ledger.days import counted, lock_ledger, team_day, team_zone
 from bot.ledger.events import RollupTotals
 from bot.ledger.tables import AgentDay, RunStat, UsageDay, UsageEvent
-from bot.upsert import BulkInsert, is_postgres, json_insert, json_rows
+from bot.upsert import BulkInsert, batch_insert, batch_params, is_postgres
 
 _SUMS = ("tokens", "nano_usd", "events", "errors", "tool_calls")
 _RUN_SUMS = ("nano_usd", "tokens", "events", "tool_calls", "errors")
@@ -222,15 +222,11 @@ def statement(name: str, postgres: bool):
     running it for a one-event batch. On PostgreSQL the rows travel as one JSON parameter
     (`bot.upsert.json_insert`), so a batch is one short statement whatever its size."""
     table, columns, build = UPSERTS[name]
-    if postgres:
-        return build(json_insert(table, columns))
-    return build(sqlite.insert(table))
+    return build(batch_insert(table, columns, postgres))
 
 
 def _execute(session: Session, stmt, rows: list[dict]):
-    if is_postgres(session):
-        return session.execute(stmt, {"rows": json_rows(rows)})
-    return session.execute(stmt, rows)
+    return session.execute(stmt, batch_params(rows, is_postgres(session)))
 
 
 def _days_upsert(insert):

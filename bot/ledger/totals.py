@@ -17,7 +17,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bot.db import table_of, utcnow
@@ -26,7 +26,7 @@ from bot.ledger.days import team_day
 from bot.ledger.events import StoryChange
 from bot.ledger.keys import project_of
 from bot.ledger.tables import Story, StoryDay, StoryView
-from bot.upsert import is_postgres, json_insert, json_rows
+from bot.upsert import batch_insert, batch_params, is_postgres
 
 STORY_COLUMNS = ["key", "project", "spent_tokens", "spent_nano_usd", "events", "unpriced_events",
                  "first_event_at", "last_event_at", "updated_at", "deleted"]
@@ -81,8 +81,8 @@ def apply_totals(session: Session, rows: list[dict], warn_threshold: Decimal, zo
     if not deltas.stories:
         return []
     postgres = is_postgres(session)
-    updated = session.execute(statement("stories", postgres), _params(deltas.story_params(), postgres))
-    session.execute(statement("days", postgres), _params(deltas.day_params(), postgres))
+    updated = session.execute(statement("stories", postgres), batch_params(deltas.story_params(), postgres))
+    session.execute(statement("days", postgres), batch_params(deltas.day_params(), postgres))
     # Core rows, not ORM objects: building hundreds of identity-mapped objects per batch doubled ingest time.
     # The rows carry every column of `stories` by name; Row's attribute access is untyped, hence the cast.
     return changes_of(cast(list[StoryView], list(updated)), deltas, warn_threshold)
@@ -106,18 +106,12 @@ def judge_story(story: StoryView, warn_threshold: Decimal, minus: dict | None = 
                  warn_threshold=warn_threshold, overridden=overridden or bool(story.overrun_approved))
 
 
-def _params(rows: list[dict], postgres: bool):
-    return {"rows": json_rows(rows)} if postgres else rows  # one JSON parameter, or an executemany
-
-
 @cache
 def statement(name: str, postgres: bool):
     """The upsert adding story (`stories`) or story-day (`days`) deltas, built once: building it per request
     cost more than running it. On PostgreSQL the rows travel as one JSON parameter (`bot.upsert.json_insert`)."""
     table, columns, build = UPSERTS[name]
-    if postgres:
-        return build(json_insert(table, columns))
-    return build(sqlite.insert(table))
+    return build(batch_insert(table, columns, postgres))
 
 
 def _stories_upsert(insert):

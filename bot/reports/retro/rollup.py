@@ -16,14 +16,13 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot.db import table_of
 from bot.ledger.days import lock_ledger, team_day, team_zone
 from bot.ledger.tables import UsageEvent, UsageVoid
 from bot.reports.retro.tables import RetroDay
-from bot.upsert import BulkInsert, is_postgres, json_insert, json_rows
+from bot.upsert import BulkInsert, batch_insert, batch_params, is_postgres
 
 DIMS = ("story_key", "agent", "model", "provider", "team", "cost_center")
 SUMS = ("events", "unpriced_events", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -102,14 +101,14 @@ def _add(session: Session, found: dict[Cell, list[int]]) -> None:
         return
     rows = _rows(sorted(found.items()))  # sorted: one lock order for every writer
     postgres = is_postgres(session)
-    session.execute(_upsert(postgres), {"rows": json_rows(rows)} if postgres else rows)
+    session.execute(_upsert(postgres), batch_params(rows, postgres))
 
 
 @cache
 def _upsert(postgres: bool):
     """Built once per backend: it runs on every ingest (see bot.upsert for the JSON parameter on PostgreSQL)."""
     table = table_of(RetroDay)
-    insert = json_insert(table, [column.name for column in table.c]) if postgres else sqlite.insert(table)
+    insert = batch_insert(table, [column.name for column in table.c], postgres)
     return insert.on_conflict_do_update(index_elements=["day", "cell"], set_={
         name: getattr(RetroDay, name) + getattr(insert.excluded, name) for name in SUMS})
 
