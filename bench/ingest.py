@@ -38,10 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from baseline_app import create_app as create_baseline  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from pg_database import own_database  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from bot.all_tables import metadata  # noqa: E402
 from bot.app import create_app  # noqa: E402
@@ -281,20 +282,6 @@ def http(url: str, app, args) -> None:
     print(f"  http   app / baseline requests/s: {summary(ratios)}   target >= 40%")
 
 
-@contextmanager
-def own_postgres(server: str):
-    name = f"budgetbot_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="events per batch run")
@@ -312,7 +299,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         run("SQLite", f"sqlite:///{folder}/bench.sqlite3", args)
     if not args.no_postgres:
-        with own_postgres(args.postgres) as url:
+        with own_database(args.postgres) as url:  # the test suite's: made for this run, dropped after
             run("PostgreSQL", url, args)
 
 

@@ -65,6 +65,24 @@ def ingest_all(app, db, batches):
             ingest(session, events, pricer, app.config["SETTINGS"].warn_threshold)
 
 
+def ingest_concurrently(app, db, batches, writers: int = 8) -> list[BaseException]:
+    """`writers` threads each ingesting every `writers`-th batch at once; returns what they raised."""
+    errors: list[BaseException] = []
+
+    def writer(mine):
+        try:
+            ingest_all(app, db, mine)
+        except BaseException as exc:  # returned: a thread cannot fail the test itself
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(batches[i::writers],)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_rebuild_changes_nothing_after_live_ingest(app, db):
     ingest_all(app, db, [with_content_from_id(make_events(seed, 200)) for seed in range(5)])
     with db.session_factory() as session:
@@ -94,21 +112,7 @@ def test_rebuild_repairs_drifted_aggregates(app, db, cli):
 @pytest.mark.skipif(not os.environ.get("BUDGETBOT_TEST_DATABASE_URL"), reason="concurrent writers need PostgreSQL")
 def test_eight_concurrent_writers_with_overlapping_batches(app, db):
     batches = [with_content_from_id(make_events(seed, 250)) for seed in range(32)]
-    errors: list[BaseException] = []
-
-    def writer(mine):
-        try:
-            ingest_all(app, db, mine)
-        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(batches[i::8],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert ingest_concurrently(app, db, batches) == []
     distinct = {e["event_id"] for batch in batches for e in batch}
     with db.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == len(distinct)
@@ -137,20 +141,7 @@ def test_concurrent_batches_of_the_same_runs_keep_exact_error_streaks(app, db):
                            "occurred_at": f"2026-11-02T{minute // 60:02d}:{minute % 60:02d}:00Z",
                            "outcome": rng.choice(["ok", "error", "error"]), "input_tokens": 10, "output_tokens": 1})
         batches.append(events)
-    errors: list[BaseException] = []
-
-    def writer(mine):
-        try:
-            ingest_all(app, db, mine)
-        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(batches[i::8],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert ingest_concurrently(app, db, batches) == []
     with db.session_factory() as session:
         live = run_rows(session)
     with db.transaction() as session:
